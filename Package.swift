@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let settings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "wt",
+    products: [
+        .executable(name: "wt-deliver", targets: ["wt-deliver"]),
+        .library(name: "MailMessage", targets: ["MailMessage"]),
+        .library(name: "Rules", targets: ["Rules"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Pure: bytes in, message model out. No file, network or process I/O.
+        .target(name: "MailMessage", swiftSettings: settings),
+        // Pure: rule model and the matcher.
+        .target(name: "Rules", swiftSettings: settings),
+        .executableTarget(
+            name: "wt-deliver",
+            dependencies: [
+                "MailMessage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], swiftSettings: settings),
+        .testTarget(name: "RulesTests", dependencies: ["Rules"], swiftSettings: settings),
+    ]
+)

@@ -1,0 +1,66 @@
+/// Something wrong with a message that the parser worked around. Defects never stop a parse;
+/// they are kept so that a person (and `--explain`) can see what was repaired or guessed.
+public struct Defect: Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable {
+        case headerWithoutColon = "header-without-colon"
+        case continuationWithoutField = "continuation-without-field"
+        case missingHeaderBodySeparator = "missing-header-body-separator"
+        case headerTooLarge = "header-too-large"
+        case tooManyHeaderFields = "too-many-header-fields"
+        case nulByte = "nul-byte"
+        case bareCRLineEnds = "bare-cr-line-ends"
+        case rawEightBitHeader = "raw-8bit-header"
+        case invalidEncodedWord = "invalid-encoded-word"
+        case missingBoundary = "multipart-without-boundary"
+        case boundaryNotFound = "boundary-not-found"
+        case missingFinalBoundary = "missing-final-boundary"
+        case boundaryTooLong = "boundary-too-long"
+        case depthLimit = "mime-depth-limit"
+        case partLimit = "mime-part-limit"
+        case decodedSizeLimit = "decoded-size-limit"
+        case addressLimit = "address-limit"
+        case parameterLimit = "rfc2231-continuation-limit"
+        case base64Junk = "base64-junk"
+        case base64Truncated = "base64-truncated"
+        case quotedPrintableJunk = "quoted-printable-junk"
+        case unknownCharset = "unknown-charset"
+        case invalidCharacters = "invalid-characters"
+        case unknownTransferEncoding = "unknown-transfer-encoding"
+        case invalidDate = "invalid-date"
+        case invalidAddress = "invalid-address"
+        case emptyMessage = "empty-message"
+        case noHeaders = "no-headers"
+    }
+
+    public let code: Code
+    /// Byte offset in the message (or in the decoded inner message for attached messages).
+    public let offset: Int
+    public let detail: String
+
+    public init(_ code: Code, at offset: Int, _ detail: String = "") {
+        self.code = code
+        self.offset = offset
+        self.detail = detail
+    }
+
+    public var description: String {
+        detail.isEmpty ? "\(code.rawValue) at byte \(offset)" : "\(code.rawValue) at byte \(offset): \(detail)"
+    }
+}
+
+/// Caps that keep parsing bounded on hostile input. Anything past a cap becomes an opaque
+/// leaf plus a defect.
+public struct ParserOptions: Sendable {
+    public var maxDepth = 32
+    public var maxParts = 2_000
+    public var maxHeaderBytes = 1 << 20
+    public var maxHeaderFields = 4_000
+    public var maxBoundaryLength = 512
+    public var maxAddresses = 2_000
+    public var maxParameterSections = 128
+    public var maxDecodedSize = 256 << 20
+
+    public init() {}
+
+    public static let `default` = ParserOptions()
+}

@@ -1,0 +1,107 @@
+/// RFC 2047 encoded words, leniently: encoded words are found inside other text too (as most
+/// mail readers do), white space between two encoded words is dropped, and the bytes of
+/// adjacent words in the same charset are joined before decoding, so a character split
+/// across two words survives. Raw 8-bit bytes outside encoded words are read as UTF-8, else
+/// in `fallbackCharset`, else windows-1252.
+public func decodeUnstructured(_ raw: [UInt8], fallbackCharset: String? = nil, foldWhitespace: Bool = true) -> String {
+    let s = decodeEncodedWords(raw, fallbackCharset: fallbackCharset)
+    return foldWhitespace ? s.foldedWS : s
+}
+
+private enum Piece {
+    case literal(ArraySlice<UInt8>)
+    case encoded(charset: String, bytes: [UInt8])
+}
+
+func decodeEncodedWords(_ raw: [UInt8], fallbackCharset: String?) -> String {
+    // Quick exit: no "=?" at all.
+    var hasMarker = false
+    if raw.count >= 2 {
+        for i in 0..<(raw.count - 1) where raw[i] == ASCII.equals && raw[i + 1] == 63 { hasMarker = true; break }
+    }
+    if !hasMarker { return literalText(raw[...], fallbackCharset) }
+
+    var pieces: [Piece] = []
+    var i = 0
+    var litStart = 0
+    let n = raw.count
+    while i + 1 < n {
+        if raw[i] == ASCII.equals && raw[i + 1] == 63, let (word, next) = parseEncodedWord(raw, i) {
+            if litStart < i { pieces.append(.literal(raw[litStart..<i])) }
+            pieces.append(word)
+            i = next
+            litStart = next
+            continue
+        }
+        i += 1
+    }
+    if litStart < n { pieces.append(.literal(raw[litStart..<n])) }
+
+    // Drop white space between encoded words; join adjacent words of one charset.
+    var out = ""
+    var pendingCharset: String? = nil
+    var pendingBytes: [UInt8] = []
+    func flush() {
+        if let cs = pendingCharset {
+            out += Charset.decode(pendingBytes, label: cs).text
+            pendingCharset = nil
+            pendingBytes.removeAll(keepingCapacity: true)
+        }
+    }
+    var k = 0
+    while k < pieces.count {
+        switch pieces[k] {
+        case .encoded(let cs, let bytes):
+            if let p = pendingCharset, Charset.canonicalName(p) != Charset.canonicalName(cs) { flush() }
+            pendingCharset = cs
+            pendingBytes += bytes
+        case .literal(let lit):
+            let isWS = lit.allSatisfy { ASCII.isSpace($0) }
+            if isWS, pendingCharset != nil, k + 1 < pieces.count, case .encoded = pieces[k + 1] {
+                break  // white space between two encoded words
+            }
+            flush()
+            out += literalText(lit, fallbackCharset)
+        }
+        k += 1
+    }
+    flush()
+    return out
+}
+
+private func literalText(_ bytes: ArraySlice<UInt8>, _ fallback: String?) -> String {
+    bytes.withUnsafeBufferPointer { Charset.decodeHeaderBytes($0, fallback: fallback) }
+}
+
+/// Parses "=?charset?E?text?=" at `at`; returns the decoded piece and the index after it.
+private func parseEncodedWord(_ raw: [UInt8], _ at: Int) -> (Piece, Int)? {
+    let n = raw.count
+    var i = at + 2
+    let csStart = i
+    while i < n, raw[i] != 63 {
+        let c = raw[i]
+        if c <= 32 || c >= 127 { return nil }
+        i += 1
+    }
+    guard i + 2 < n, i > csStart else { return nil }
+    let charset = String(decoding: raw[csStart..<i], as: UTF8.self)
+    let enc = ASCII.lower(raw[i + 1])
+    guard enc == UInt8(ascii: "b") || enc == UInt8(ascii: "q"), raw[i + 2] == 63 else { return nil }
+    let textStart = i + 3
+    var j = textStart
+    // The text ends at the first "?=". Q text may not contain "?" legitimately, B never does.
+    while j + 1 < n, !(raw[j] == 63 && raw[j + 1] == ASCII.equals) {
+        if raw[j] == ASCII.cr || raw[j] == ASCII.lf { return nil }
+        j += 1
+    }
+    guard j + 1 < n else { return nil }
+    var decoded: [UInt8] = []
+    _ = raw[textStart..<j].withUnsafeBufferPointer { text in
+        if enc == UInt8(ascii: "b") {
+            decodeBase64(text) { decoded.append(contentsOf: $0) }
+        } else {
+            decodeQuotedPrintable(text, header: true) { decoded.append(contentsOf: $0) }
+        }
+    }
+    return (.encoded(charset: charset, bytes: decoded), j + 2)
+}

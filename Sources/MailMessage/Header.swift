@@ -1,0 +1,176 @@
+/// One header field as it appears in the message: positions into the message bytes, so that
+/// a header-heavy message costs no string until a field is asked for.
+public struct HeaderField: Sendable {
+    public let nameRange: Range<Int>
+    /// The value after the colon, folded lines included, line end excluded.
+    public let valueRange: Range<Int>
+}
+
+/// The ordered header fields of one part, with case-insensitive lookup and the raw bytes kept.
+public struct Headers {
+    let source: ByteBuffer
+    public let fields: [HeaderField]
+
+    public var count: Int { fields.count }
+
+    public func name(_ f: HeaderField) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: source.bytes[f.nameRange]), as: UTF8.self)
+    }
+
+    /// The raw value bytes, unfolded (CR and LF removed), without the leading white space.
+    public func rawValue(_ f: HeaderField) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(f.valueRange.count)
+        let b = source.bytes
+        var started = false
+        for i in f.valueRange {
+            let c = b[i]
+            if c == ASCII.cr || c == ASCII.lf { continue }
+            if !started {
+                if ASCII.isWSP(c) { continue }
+                started = true
+            }
+            out.append(c)
+        }
+        while let l = out.last, ASCII.isSpace(l) { out.removeLast() }
+        return out
+    }
+
+    @inline(__always) func matches(_ f: HeaderField, _ lowerName: String) -> Bool {
+        let b = source.bytes
+        var i = f.nameRange.lowerBound
+        if f.nameRange.count != lowerName.utf8.count { return false }
+        for c in lowerName.utf8 {
+            if ASCII.lower(b[i]) != c { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// The first field with this name (case-insensitive).
+    public func first(_ name: String) -> HeaderField? {
+        let l = name.asciiLowercased
+        return fields.first { matches($0, l) }
+    }
+
+    public func all(_ name: String) -> [HeaderField] {
+        let l = name.asciiLowercased
+        return fields.filter { matches($0, l) }
+    }
+
+    /// The first field's raw value, unfolded.
+    public func raw(_ name: String) -> [UInt8]? { first(name).map(rawValue) }
+
+    /// The first field's value decoded (RFC 2047 and raw 8-bit), white space folded.
+    public func text(_ name: String, fallbackCharset: String? = nil) -> String? {
+        guard let raw = raw(name) else { return nil }
+        return decodeUnstructured(raw, fallbackCharset: fallbackCharset)
+    }
+}
+
+/// Result of scanning a header block.
+struct HeaderBlock {
+    var fields: [HeaderField] = []
+    var bodyStart: Int
+}
+
+/// Scans header fields from `start` up to the first empty line. Lines are ended by LF or CRLF.
+/// A line with no colon is skipped when a header line follows it, else the body starts there
+/// (a missing separator line, as Python's parser reads it).
+func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, options: ParserOptions,
+                     defects: inout [Defect], allowMboxFrom: Bool) -> HeaderBlock {
+    var block = HeaderBlock(bodyStart: end)
+    var i = start
+    var first = true
+    let limit = min(end, start + options.maxHeaderBytes)
+    while i < end {
+        if i >= limit {
+            defects.append(Defect(.headerTooLarge, at: i, "header block over \(options.maxHeaderBytes) bytes"))
+            block.bodyStart = i
+            return block
+        }
+        let lf = buf.nextLF(from: i, end: end)
+        var e = lf
+        if e > i, buf[e - 1] == ASCII.cr { e -= 1 }
+        let next = lf < end ? lf + 1 : end
+        if e == i {
+            block.bodyStart = next
+            return block
+        }
+        let c0 = buf[i]
+        if ASCII.isWSP(c0) {
+            if let last = block.fields.last {
+                block.fields[block.fields.count - 1] = HeaderField(nameRange: last.nameRange,
+                                                                   valueRange: last.valueRange.lowerBound..<e)
+            } else if !first || !isBlank(buf, i, e) {
+                defects.append(Defect(.continuationWithoutField, at: i))
+            }
+            i = next
+            first = false
+            continue
+        }
+        // An mbox "From " separator line before the first field.
+        if first, allowMboxFrom, e - i >= 5, buf[i] == 70, buf[i + 1] == 114, buf[i + 2] == 111, buf[i + 3] == 109, buf[i + 4] == 32 {
+            i = next
+            first = false
+            continue
+        }
+        first = false
+        if let colon = fieldColon(buf, i, e) {
+            var ne = colon
+            while ne > i, ASCII.isWSP(buf[ne - 1]) { ne -= 1 }
+            if block.fields.count >= options.maxHeaderFields {
+                defects.append(Defect(.tooManyHeaderFields, at: i))
+            } else {
+                block.fields.append(HeaderField(nameRange: i..<ne, valueRange: (colon + 1)..<e))
+            }
+            i = next
+            continue
+        }
+        // No colon: junk inside the header, or the body starting without an empty line.
+        if next < end, let _ = nextLineIsField(buf, next, end) {
+            defects.append(Defect(.headerWithoutColon, at: i))
+            i = next
+            continue
+        }
+        defects.append(Defect(.missingHeaderBodySeparator, at: i))
+        block.bodyStart = i
+        return block
+    }
+    block.bodyStart = end
+    return block
+}
+
+@inline(__always) private func isBlank(_ buf: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int) -> Bool {
+    for k in s..<e where !ASCII.isSpace(buf[k]) { return false }
+    return true
+}
+
+/// The colon of a field line if the name before it is printable ASCII without spaces
+/// (white space just before the colon is obsolete syntax, and allowed).
+@inline(__always) private func fieldColon(_ buf: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int) -> Int? {
+    var k = s
+    while k < e {
+        let c = buf[k]
+        if c == ASCII.colon { return k > s ? k : nil }
+        if c <= 32 || c >= 127 {
+            // Allow "Name  :" but not "two words:".
+            if ASCII.isWSP(c) {
+                var j = k
+                while j < e, ASCII.isWSP(buf[j]) { j += 1 }
+                return (j < e && buf[j] == ASCII.colon && k > s) ? j : nil
+            }
+            return nil
+        }
+        k += 1
+    }
+    return nil
+}
+
+private func nextLineIsField(_ buf: UnsafeBufferPointer<UInt8>, _ s: Int, _ end: Int) -> Int? {
+    let lf = buf.nextLF(from: s, end: end)
+    var e = lf
+    if e > s, buf[e - 1] == ASCII.cr { e -= 1 }
+    if e == s { return s }  // an empty line: the header ends right after the junk line
+    return fieldColon(buf, s, e)
+}

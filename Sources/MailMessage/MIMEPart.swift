@@ -1,0 +1,141 @@
+/// Content-Transfer-Encoding of a part.
+public enum TransferEncoding: Sendable, Equatable {
+    case identity      // 7bit, 8bit, binary, or none
+    case base64
+    case quotedPrintable
+    case uuencode
+    case unknown(String)
+}
+
+/// One node of the MIME tree. Positions refer to `source`, which is the message's bytes, or the
+/// decoded bytes of an attached message that was itself transfer-encoded.
+public final class MIMEPart {
+    public let source: ByteBuffer
+    public let headers: Headers
+    /// Where the part starts (its first header line) and where its body starts and ends.
+    public let range: Range<Int>
+    public let bodyRange: Range<Int>
+    public let contentType: ParameterizedValue
+    public let disposition: ParameterizedValue?
+    public let transferEncoding: TransferEncoding
+    /// Charset to read unlabelled 8-bit header text in (the message's declared charset).
+    public let headerCharset: String?
+    public internal(set) var children: [MIMEPart] = []
+    /// The message inside a message/rfc822 part.
+    public internal(set) var message: MIMEPart? = nil
+    /// True when a limit stopped the parser from looking inside this part.
+    public internal(set) var opaque = false
+    public let depth: Int
+
+    init(source: ByteBuffer, headers: Headers, range: Range<Int>, bodyRange: Range<Int>, contentType: ParameterizedValue,
+         disposition: ParameterizedValue?, transferEncoding: TransferEncoding, headerCharset: String?, depth: Int) {
+        self.source = source
+        self.headers = headers
+        self.range = range
+        self.bodyRange = bodyRange
+        self.contentType = contentType
+        self.disposition = disposition
+        self.transferEncoding = transferEncoding
+        self.headerCharset = headerCharset
+        self.depth = depth
+    }
+
+    /// "type/subtype", lowercased.
+    public var mimeType: String { contentType.value }
+    public var isMultipart: Bool { mimeType.hasPrefix("multipart/") && !opaque && !children.isEmpty }
+    public var isMessage: Bool { message != nil }
+    public var charset: String? { contentType["charset"] }
+
+    /// The file name: Content-Disposition filename (RFC 2231 first), else Content-Type name.
+    public var filename: String? {
+        let raw = disposition?["filename"] ?? contentType["name"]
+        guard let raw else { return nil }
+        let t = raw.trimmedWS
+        return t.isEmpty ? nil : t
+    }
+
+    public var isAttachmentDisposition: Bool { disposition?.value == "attachment" }
+
+    /// The raw (still transfer-encoded) body.
+    public var rawBody: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: source.bytes[bodyRange]) }
+
+    /// Feeds the transfer-decoded body to `sink` in blocks; returns what went wrong, if anything.
+    @discardableResult
+    public func decodeBody(into sink: ByteSink) -> DecodeStats {
+        let raw = rawBody
+        switch transferEncoding {
+        case .base64: return decodeBase64(raw, into: sink)
+        case .quotedPrintable: return decodeQuotedPrintable(raw, into: sink)
+        case .uuencode:
+            let data = decodeUUBlock(raw)
+            data.withUnsafeBufferPointer { sink($0) }
+            return DecodeStats()
+        case .identity, .unknown:
+            if raw.count > 0 { sink(raw) }
+            return DecodeStats()
+        }
+    }
+
+    /// The transfer-decoded body as bytes.
+    public func decodedBody() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(transferEncoding == .base64 ? bodyRange.count * 3 / 4 : bodyRange.count)
+        decodeBody { out.append(contentsOf: $0) }
+        return out
+    }
+
+    /// The body as text: transfer-decoded, read in its charset, line ends made "\n".
+    public func text() -> (text: String, invalidBytes: Int, unknownCharset: Bool) {
+        let bytes = decodedBody()
+        let r = bytes.withUnsafeBufferPointer { Charset.decode($0, label: charset) }
+        return (normalizeLineEnds(r.text), r.invalidBytes, r.unknownLabel)
+    }
+
+    /// Every leaf below this part in reading order (attached messages are leaves).
+    public var leaves: [MIMEPart] {
+        if isMultipart { return children.flatMap { $0.leaves } }
+        return [self]
+    }
+}
+
+/// "\r\n" and lone "\r" become "\n".
+func normalizeLineEnds(_ s: String) -> String {
+    var hasCR = false
+    for b in s.utf8 where b == ASCII.cr { hasCR = true; break }
+    if !hasCR { return s }
+    var out: [UInt8] = []
+    out.reserveCapacity(s.utf8.count)
+    var prevCR = false
+    for b in s.utf8 {
+        if b == ASCII.cr { out.append(ASCII.lf); prevCR = true; continue }
+        if b == ASCII.lf && prevCR { prevCR = false; continue }
+        prevCR = false
+        out.append(b)
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// A body that is one uuencoded file ("begin 644 name" ... "end").
+func decodeUUBlock(_ raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+    var i = 0
+    let end = raw.count
+    while i < end {
+        let lf = raw.nextLF(from: i, end: end)
+        if lf - i >= 6, raw[i] == 98, raw[i + 1] == 101, raw[i + 2] == 103, raw[i + 3] == 105, raw[i + 4] == 110, raw[i + 5] == 32 {
+            let start = min(lf + 1, end)
+            var j = start
+            while j < end {
+                let l2 = raw.nextLF(from: j, end: end)
+                var e = l2
+                if e > j, raw[e - 1] == ASCII.cr { e -= 1 }
+                if e - j == 3, raw[j] == 101, raw[j + 1] == 110, raw[j + 2] == 100 {
+                    return decodeUULines(UnsafeBufferPointer(rebasing: raw[start..<j]))
+                }
+                j = l2 + 1
+            }
+            return decodeUULines(UnsafeBufferPointer(rebasing: raw[start..<end]))
+        }
+        i = lf + 1
+    }
+    return []
+}

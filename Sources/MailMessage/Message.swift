@@ -1,0 +1,290 @@
+/// A parsed message: the MIME tree, the defects found on the way, and the views a helpdesk
+/// needs (who wrote it, about what, the body a ticket gets, the attachments).
+public final class Message {
+    public let source: ByteBuffer
+    public let root: MIMEPart
+    public let defects: [Defect]
+    public let options: ParserOptions
+
+    init(source: ByteBuffer, root: MIMEPart, defects: [Defect], options: ParserOptions) {
+        self.source = source
+        self.root = root
+        self.defects = defects
+        self.options = options
+    }
+
+    /// Parses a complete message held in `buffer` (which the message keeps).
+    public static func parse(_ buffer: ByteBuffer, options: ParserOptions = .default) -> Message {
+        var pre: [Defect] = []
+        if buffer.count == 0 { pre.append(Defect(.emptyMessage, at: 0)) }
+        normalizeBareCR(buffer, &pre)
+        if buffer.bytes.contains(0) {
+            let at = buffer.bytes.firstIndex(of: 0) ?? 0
+            pre.append(Defect(.nulByte, at: at))
+        }
+        var builder = TreeBuilder(options: options)
+        let root = builder.parseMessage(buffer, range: 0..<buffer.count, depth: 0, isRoot: true)
+        return Message(source: buffer, root: root, defects: pre + builder.defects, options: options)
+    }
+
+    public static func parse(_ bytes: some Collection<UInt8>, options: ParserOptions = .default) -> Message {
+        parse(ByteBuffer(bytes), options: options)
+    }
+
+    public var headers: Headers { root.headers }
+    var charset: String? { root.headerCharset }
+
+    // MARK: Envelope
+
+    public var subject: String? { headers.text("subject", fallbackCharset: charset) }
+
+    public var from: [Mailbox] { addresses("from") }
+    public var sender: [Mailbox] { addresses("sender") }
+    public var to: [Mailbox] { addresses("to") }
+    public var cc: [Mailbox] { addresses("cc") }
+    public var replyTo: [Mailbox] { addresses("reply-to") }
+
+    /// Every mailbox of every field with this name, in order.
+    public func addresses(_ field: String) -> [Mailbox] {
+        var out: [Mailbox] = []
+        for f in headers.all(field) {
+            out += parseAddressList(headers.rawValue(f), fallbackCharset: charset, limit: options.maxAddresses).mailboxes
+        }
+        return out
+    }
+
+    public var date: MailDate? {
+        headers.text("date").flatMap(parseMailDate)
+    }
+
+    public var messageID: String? { headers.raw("message-id").flatMap { messageIDs($0).first } }
+    public var inReplyTo: [String] { headers.raw("in-reply-to").map(messageIDs) ?? [] }
+    public var references: [String] { headers.raw("references").map(messageIDs) ?? [] }
+
+    // MARK: Body
+
+    /// The parts a reader shows as the text and HTML bodies, and the rest as attachments.
+    public private(set) lazy var structure: BodyStructure = BodyStructure(root: root)
+
+    /// The ticket body: the text/plain body, else the HTML body as readable text.
+    public func bodyText() -> String {
+        if let p = structure.text { return p.text().text }
+        if let p = structure.html { return htmlToText(p.text().text) }
+        return ""
+    }
+
+    /// The HTML body as sent, or nil.
+    public func bodyHTML() -> String? { structure.html?.text().text }
+
+    /// Defects found while decoding the body parts and attachments (charsets, transfer encodings),
+    /// in addition to the structural `defects`.
+    public func contentDefects() -> [Defect] {
+        var out: [Defect] = []
+        for p in [structure.text, structure.html].compactMap({ $0 }) + structure.attachments {
+            let stats = p.decodeBody { _ in }
+            if stats.junkBytes > 0 {
+                out.append(Defect(p.transferEncoding == .base64 ? .base64Junk : .quotedPrintableJunk,
+                                  at: p.bodyRange.lowerBound, "\(stats.junkBytes) bytes"))
+            }
+            if stats.truncated { out.append(Defect(.base64Truncated, at: p.bodyRange.lowerBound)) }
+            if case .unknown(let name) = p.transferEncoding { _ = name }
+        }
+        for p in [structure.text, structure.html].compactMap({ $0 }) {
+            let t = p.text()
+            if t.unknownCharset { out.append(Defect(.unknownCharset, at: p.range.lowerBound, p.charset ?? "")) }
+            if t.invalidBytes > 0 {
+                out.append(Defect(.invalidCharacters, at: p.bodyRange.lowerBound, "\(t.invalidBytes) bytes not \(p.charset ?? "UTF-8")"))
+            }
+        }
+        return out
+    }
+}
+
+/// Splits a message into text body, HTML body and attachments, as JMAP (RFC 8621, 4.1.4)
+/// defines it: the first text/plain in reading order with alternatives resolved, the HTML
+/// counterpart, and every other leaf, inline images and attached messages included.
+public struct BodyStructure {
+    public private(set) var textParts: [MIMEPart] = []
+    public private(set) var htmlParts: [MIMEPart] = []
+    public private(set) var attachments: [MIMEPart] = []
+    /// The part whose text is the body (text/plain), and the HTML body.
+    public private(set) var text: MIMEPart?
+    public private(set) var html: MIMEPart?
+
+    init(root: MIMEPart) {
+        // An attached message at the top (a forwarded message sent as the whole body) is read
+        // through: its content is the message.
+        var top = root
+        while !top.isMultipart, let inner = top.message, top.disposition?.value != "attachment" { top = inner }
+        var text: [MIMEPart]? = []
+        var html: [MIMEPart]? = []
+        var atts: [MIMEPart] = []
+        Self.walk([top], multipartType: "mixed", inAlternative: false, &text, &html, &atts)
+        textParts = text ?? []
+        htmlParts = html ?? []
+        self.text = textParts.first { Self.effectiveType($0) == "text/plain" }
+        self.html = htmlParts.first { Self.effectiveType($0) == "text/html" }
+        // Other text parts that are not the chosen bodies are shown as attachments.
+        var seen = Set(atts.map { ObjectIdentifier($0) })
+        for p in textParts + htmlParts where p !== self.text && p !== self.html && !seen.contains(ObjectIdentifier(p)) {
+            // An alternative of the chosen body is not an attachment.
+            if let t = self.text, Self.isAlternative(p, of: t, in: root) { continue }
+            if let h = self.html, Self.isAlternative(p, of: h, in: root) { continue }
+            atts.append(p)
+            seen.insert(ObjectIdentifier(p))
+        }
+        // Keep reading order.
+        let order = Dictionary(uniqueKeysWithValues: Self.allLeaves(top).enumerated().map { (ObjectIdentifier($0.element), $0.offset) })
+        attachments = atts.sorted { (order[ObjectIdentifier($0)] ?? 0) < (order[ObjectIdentifier($1)] ?? 0) }
+    }
+
+    static func effectiveType(_ p: MIMEPart) -> String {
+        // A multipart whose boundary was never found is read as text.
+        if p.mimeType.hasPrefix("multipart/") { return "text/plain" }
+        return p.mimeType
+    }
+
+    private static func allLeaves(_ p: MIMEPart) -> [MIMEPart] {
+        p.isMultipart ? p.children.flatMap(allLeaves) : [p]
+    }
+
+    private static func isAlternative(_ a: MIMEPart, of b: MIMEPart, in root: MIMEPart) -> Bool {
+        guard let parent = parentOf(b, in: root), parent.mimeType == "multipart/alternative" else { return false }
+        return parent.children.contains { $0 === a }
+    }
+
+    private static func parentOf(_ target: MIMEPart, in p: MIMEPart) -> MIMEPart? {
+        for c in p.children {
+            if c === target { return p }
+            if let found = parentOf(target, in: c) { return found }
+        }
+        return nil
+    }
+
+    private static func isInlineMediaType(_ t: String) -> Bool {
+        t.hasPrefix("image/") || t.hasPrefix("audio/") || t.hasPrefix("video/")
+    }
+
+    private static func walk(_ parts: [MIMEPart], multipartType: String, inAlternative: Bool,
+                             _ textBody: inout [MIMEPart]?, _ htmlBody: inout [MIMEPart]?, _ attachments: inout [MIMEPart]) {
+        let textLength = textBody?.count ?? -1
+        let htmlLength = htmlBody?.count ?? -1
+        for (i, part) in parts.enumerated() {
+            let type = effectiveType(part)
+            let isInline = part.disposition?.value != "attachment"
+                && (type == "text/plain" || type == "text/html" || isInlineMediaType(type))
+                && (i == 0 || (multipartType != "related" && (isInlineMediaType(type) || part.filename == nil)))
+            if part.isMultipart {
+                let sub = String(part.mimeType.dropFirst("multipart/".count))
+                walk(part.children, multipartType: sub, inAlternative: inAlternative || sub == "alternative",
+                     &textBody, &htmlBody, &attachments)
+            } else if isInline {
+                if multipartType == "alternative" {
+                    switch type {
+                    case "text/plain": textBody?.append(part)
+                    case "text/html": htmlBody?.append(part)
+                    default: attachments.append(part)
+                    }
+                    continue
+                } else if inAlternative {
+                    if type == "text/plain" { htmlBody = nil }
+                    if type == "text/html" { textBody = nil }
+                }
+                textBody?.append(part)
+                htmlBody?.append(part)
+                // Inline images are kept as attachments of the ticket too.
+                if isInlineMediaType(type) { attachments.append(part) }
+            } else {
+                attachments.append(part)
+            }
+        }
+        if multipartType == "alternative", var tb = textBody, var hb = htmlBody {
+            if textLength == tb.count && htmlLength != hb.count {
+                tb += hb[max(0, htmlLength)...]
+            }
+            if htmlLength == hb.count && textLength != tb.count {
+                hb += tb[max(0, textLength)...]
+            }
+            textBody = tb
+            htmlBody = hb
+        }
+    }
+}
+
+/// Message-IDs in a field: the "<...>" tokens, or the bare value when there are none.
+func messageIDs(_ raw: [UInt8]) -> [String] {
+    var ids: [String] = []
+    var i = 0
+    while i < raw.count {
+        if raw[i] == UInt8(ascii: "<") {
+            var j = i + 1
+            while j < raw.count, raw[j] != UInt8(ascii: ">") { j += 1 }
+            let id = raw[(i + 1)..<j].filter { !ASCII.isSpace($0) }
+            if !id.isEmpty { ids.append(String(decoding: id, as: UTF8.self)) }
+            i = j + 1
+        } else if raw[i] == UInt8(ascii: "(") {
+            skipComment(raw, &i)
+        } else {
+            i += 1
+        }
+    }
+    if ids.isEmpty {
+        let t = String(decoding: raw, as: UTF8.self).trimmedWS
+        if !t.isEmpty && !t.contains(" ") { ids.append(t) }
+    }
+    return ids
+}
+
+/// Messages written with bare CR line ends (old Mac mail) are read as if they had LF.
+private func normalizeBareCR(_ buffer: ByteBuffer, _ defects: inout [Defect]) {
+    let b = buffer.bytes
+    let probe = min(b.count, 64 * 1024)
+    var cr = 0, lf = 0
+    for i in 0..<probe {
+        if b[i] == ASCII.lf { lf += 1; break }
+        if b[i] == ASCII.cr { cr += 1 }
+    }
+    guard lf == 0, cr > 0 else { return }
+    defects.append(Defect(.bareCRLineEnds, at: 0))
+    let p = buffer.base
+    for i in 0..<buffer.count where p[i] == ASCII.cr && (i + 1 >= buffer.count || p[i + 1] != ASCII.lf) { p[i] = ASCII.lf }
+}
+
+/// What a ticket records of one attachment.
+public struct AttachmentInfo: Sendable {
+    public var filename: String?
+    public var contentType: String
+    public var size: Int
+    public var sha256: String
+    public var inline: Bool
+    public var contentID: String?
+}
+
+extension Message {
+    /// Each attachment with its decoded size and SHA-256, decoded once and not kept.
+    public func attachmentInfos() -> [AttachmentInfo] {
+        structure.attachments.map { p in
+            var hasher = SHA256()
+            var size = 0
+            p.decodeBody { chunk in
+                hasher.update(chunk)
+                size += chunk.count
+            }
+            let cid = p.headers.raw("content-id").flatMap { messageIDs($0).first }
+            return AttachmentInfo(filename: attachmentName(p), contentType: p.mimeType, size: size,
+                                  sha256: SHA256.hex(hasher.finalize()),
+                                  inline: p.disposition?.value == "inline" || (p.disposition == nil && cid != nil),
+                                  contentID: cid)
+        }
+    }
+
+    /// The name a person sees for an attachment: its file name, or for an attached message
+    /// its subject.
+    func attachmentName(_ p: MIMEPart) -> String? {
+        if let f = p.filename { return f }
+        if let m = p.message, let s = m.headers.text("subject", fallbackCharset: m.headerCharset), !s.isEmpty {
+            return s + ".eml"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,1 @@
+public func htmlToText(_ html: String) -> String { html }

@@ -1,0 +1,85 @@
+import MailMessage
+
+/// The dry run: everything wt-deliver read from a message, for a person or a script.
+struct Explanation {
+    let message: Message
+    let size: Int
+
+    func json() -> [UInt8] {
+        let m = message
+        var w = JSONWriter(capacity: 4096 + size / 2)
+        w.beginObject()
+        w.field("subject", m.subject)
+        w.key("from")
+        if let f = m.from.first { mailbox(&w, f) } else { w.null() }
+        for (k, list) in [("to", m.to), ("cc", m.cc), ("reply_to", m.replyTo)] {
+            w.key(k)
+            w.arrayValue { w in for b in list { mailbox(&w, b) } }
+        }
+        w.field("date", m.date?.iso8601)
+        w.field("message_id", m.messageID)
+        w.key("in_reply_to")
+        w.arrayValue { w in for id in m.inReplyTo { w.string(id) } }
+        w.key("references")
+        w.arrayValue { w in for id in m.references { w.string(id) } }
+        w.field("body_text", m.bodyText())
+        w.field("body_html", m.bodyHTML())
+        w.key("attachments")
+        w.arrayValue { w in
+            for a in m.attachmentInfos() {
+                w.objectValue { w in
+                    w.field("filename", a.filename)
+                    w.field("content_type", a.contentType)
+                    w.field("size", a.size)
+                    w.field("sha256", a.sha256)
+                    w.field("inline", a.inline)
+                }
+            }
+        }
+        w.field("size", size)
+        w.key("defects")
+        w.arrayValue { w in for d in m.defects + m.contentDefects() { w.string(d.description) } }
+        w.endObject()
+        w.out.append(10)
+        return w.out
+    }
+
+    private func mailbox(_ w: inout JSONWriter, _ b: Mailbox) {
+        w.objectValue { w in
+            w.field("name", b.name)
+            w.field("address", b.address)
+        }
+    }
+
+    /// The same, for a person at a terminal.
+    func text() -> String {
+        let m = message
+        func fmt(_ b: Mailbox) -> String { b.name.map { "\($0) <\(b.address)>" } ?? b.address }
+        var s = ""
+        s += "Subject:     \(m.subject ?? "(none)")\n"
+        s += "From:        \(m.from.first.map(fmt) ?? "(none)")\n"
+        if !m.to.isEmpty { s += "To:          \(m.to.map(fmt).joined(separator: ", "))\n" }
+        if !m.cc.isEmpty { s += "Cc:          \(m.cc.map(fmt).joined(separator: ", "))\n" }
+        if !m.replyTo.isEmpty { s += "Reply-To:    \(m.replyTo.map(fmt).joined(separator: ", "))\n" }
+        s += "Date:        \(m.date?.iso8601 ?? "(none or unreadable)")\n"
+        s += "Message-ID:  \(m.messageID ?? "(none)")\n"
+        if !m.inReplyTo.isEmpty { s += "In-Reply-To: \(m.inReplyTo.joined(separator: " "))\n" }
+        s += "Size:        \(size) bytes\n"
+        let body = m.bodyText()
+        let source = m.structure.text != nil ? "text/plain" : (m.structure.html != nil ? "text/html, converted" : "none")
+        s += "\nBody (\(source), \(body.count) characters):\n"
+        let lines = body.split(separator: "\n", omittingEmptySubsequences: false)
+        for l in lines.prefix(20) { s += "  | \(l)\n" }
+        if lines.count > 20 { s += "  | ... \(lines.count - 20) more lines\n" }
+        let atts = m.attachmentInfos()
+        s += "\nAttachments: \(atts.isEmpty ? "none" : String(atts.count))\n"
+        for (i, a) in atts.enumerated() {
+            s += "  \(i + 1). \(a.filename ?? "(no name)")  \(a.contentType), \(a.size) bytes\(a.inline ? ", inline" : "")\n"
+            s += "     sha256 \(a.sha256)\n"
+        }
+        let defects = m.defects + m.contentDefects()
+        s += "\nDefects: \(defects.isEmpty ? "none" : String(defects.count))\n"
+        for d in defects { s += "  - \(d)\n" }
+        return s
+    }
+}

@@ -1,0 +1,130 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MailMessage
+
+enum InputError: Error, CustomStringConvertible {
+    case read(String, Int32)
+    case open(String, Int32)
+
+    var description: String {
+        switch self {
+        case .read(let what, let e): return "cannot read \(what): \(String(cString: strerror(e)))"
+        case .open(let what, let e): return "cannot open \(what): \(String(cString: strerror(e)))"
+        }
+    }
+}
+
+/// Reads a whole file descriptor into one buffer, sized from fstat when it is a regular file.
+func readAll(fd: Int32, what: String) throws -> ByteBuffer {
+    var st = stat()
+    var hint = 256 * 1024
+    if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0 { hint = Int(st.st_size) + 1 }
+    let buf = ByteBuffer(capacity: hint)
+    while true {
+        let p = buf.writableTail(atLeast: 64 * 1024)
+        let n = read(fd, p, buf.capacity - buf.count)
+        if n > 0 { buf.commit(n); continue }
+        if n == 0 { break }
+        if errno == EINTR { continue }
+        throw InputError.read(what, errno)
+    }
+    return buf
+}
+
+/// Splits an mbox into messages: every line that starts with "From " begins one. Lines quoted
+/// as ">From " (mboxrd) lose one ">".
+struct MboxReader {
+    let data: ByteBuffer
+    private var pos = 0
+
+    init(path: String) throws {
+        let fd = open(path, O_RDONLY)
+        if fd < 0 { throw InputError.open(path, errno) }
+        defer { close(fd) }
+        data = try readAll(fd: fd, what: path)
+    }
+
+    var offset: Int { pos }
+
+    /// The next message's bytes, without its "From " line.
+    mutating func next() -> ByteBuffer? {
+        let b = data.bytes
+        let end = b.count
+        // Skip to the first "From " line (leading junk is ignored).
+        while pos < end {
+            if isFromLine(b, pos, end) { break }
+            pos = b.nextLine(pos, end)
+        }
+        guard pos < end else { return nil }
+        pos = b.nextLine(pos, end)
+        let start = pos
+        var scan = pos
+        while scan < end, !isFromLine(b, scan, end) { scan = b.nextLine(scan, end) }
+        var stop = scan
+        // The blank line before the next "From " belongs to the mbox, not the message.
+        if stop > start, b[stop - 1] == 10 { stop -= 1; if stop > start, b[stop - 1] == 13 { stop -= 1 } }
+        pos = scan
+        let msg = ByteBuffer(capacity: stop - start + 1)
+        var i = start
+        while i < stop {
+            let lineEnd = min(b.nextLine(i, stop), stop)
+            var k = i
+            while k < lineEnd, b[k] == UInt8(ascii: ">") { k += 1 }
+            let quotedFrom = k > i && isFromLine(b, k, lineEnd)
+            let s = quotedFrom ? i + 1 : i
+            msg.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(b)[s..<lineEnd]))
+            i = lineEnd
+        }
+        return msg
+    }
+
+    private func isFromLine(_ b: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int) -> Bool {
+        i + 5 <= end && b[i] == 70 && b[i + 1] == 114 && b[i + 2] == 111 && b[i + 3] == 109 && b[i + 4] == 32
+    }
+}
+
+extension UnsafeBufferPointer where Element == UInt8 {
+    /// The index after the next LF at or after `i` (or `end`).
+    func nextLine(_ i: Int, _ end: Int) -> Int {
+        guard let base = baseAddress, i < end else { return end }
+        if let p = memchr(base + i, 10, end - i) {
+            return base.distance(to: p.assumingMemoryBound(to: UInt8.self)) + 1
+        }
+        return end
+    }
+}
+
+/// Progress on stderr, only when a person is watching it.
+struct Progress {
+    let enabled = isatty(2) == 1
+    private var last: timespec = timespec()
+
+    mutating func update(_ text: @autoclosure () -> String) {
+        guard enabled else { return }
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let ms = (now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1_000_000
+        if ms < 200 { return }
+        last = now
+        writeErr("\r\u{1B}[K" + text())
+    }
+
+    func done() { if enabled { writeErr("\r\u{1B}[K") } }
+}
+
+func writeOut(_ bytes: [UInt8]) {
+    bytes.withUnsafeBufferPointer { p in
+        var off = 0
+        while off < p.count {
+            let n = write(1, p.baseAddress! + off, p.count - off)
+            if n <= 0 { if errno == EINTR { continue }; return }
+            off += n
+        }
+    }
+}
+
+func writeErr(_ s: String) {
+    var s = s
+    s.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
+}
