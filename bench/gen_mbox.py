@@ -170,13 +170,13 @@ class Gen:
         return "\n".join(out) + "\n"
 
     # ---- MIME leaves ---------------------------------------------------
-    def text_part(self, subtype="plain", lines=None):
+    def text_part(self, subtype="plain", lines=None, html_extra=""):
         r = self.rng
         cs = r.choice(["us-ascii", "utf-8", "utf-8", "iso-8859-1", "windows-1252"])
         body = self.text(cs, lines or r.randint(5, 60))
         if subtype == "html":
             body = "<html><body>\n" + "".join(
-                "<p>%s</p>\n" % l for l in body.splitlines() if l) + "</body></html>\n"
+                "<p>%s</p>\n" % l for l in body.splitlines() if l) + html_extra + "</body></html>\n"
         raw = body.encode(cs if cs != "us-ascii" else "ascii")
         if cs == "us-ascii":
             cte, payload = "7bit", raw
@@ -233,8 +233,7 @@ class Gen:
 
     def related(self):
         cid = "img%d.%x@example.com" % (self.n, self.rng.getrandbits(24))
-        html = self.text_part("html").replace(
-            b"</body>", ('<img src="cid:%s">\n</body>' % cid).encode(), 1)
+        html = self.text_part("html", html_extra='<img src="cid:%s">\n' % cid)
         return self.multipart("related", [html, self.attachment(inline_cid=cid)],
                               ' type="text/html";')
 
@@ -349,7 +348,9 @@ def write_mbox(path, make, target_bytes, accept=lambda m: True):
             msg = escape(make())
             if not accept(msg):
                 continue
-            chunk = FROM_LINE + msg.rstrip(b"\n") + b"\n\n"
+            if not msg.endswith(b"\n"):
+                msg += b"\n"
+            chunk = FROM_LINE + msg + b"\n"  # the blank line belongs to the separator
             f.write(chunk)
             size += len(chunk)
             n += 1

@@ -1,9 +1,10 @@
 /// A mailbox from an address header: the display name (decoded) and the address.
 public struct Mailbox: Sendable, Equatable {
     public var name: String?
-    public var address: String
+    /// Nil when the field named someone without an address.
+    public var address: String?
 
-    public init(name: String?, address: String) {
+    public init(name: String?, address: String?) {
         self.name = name
         self.address = address
     }
@@ -25,9 +26,9 @@ public func parseAddressList(_ raw: [UInt8], fallbackCharset: String? = nil, lim
         defer { words.removeAll(); angle = nil; comments.removeAll() }
         if result.count >= limit { truncated = true; return }
         if let a = angle {
-            var addr = a.filter { !ASCII.isSpace($0) }
+            var addr = a.filter { !Byte.isSpace($0) }
             // Obsolete route "@a,@b:user@host".
-            if addr.first == UInt8(ascii: "@"), let colon = addr.lastIndex(of: ASCII.colon) { addr = Array(addr[(colon + 1)...]) }
+            if addr.first == UInt8(ascii: "@"), let colon = addr.lastIndex(of: Byte.colon) { addr = Array(addr[(colon + 1)...]) }
             let name = phrase(words, fallbackCharset)
             if addr.isEmpty && name.isEmpty { return }
             result.append(Mailbox(name: name.isEmpty ? commentName(comments, fallbackCharset) : name,
@@ -47,10 +48,16 @@ public func parseAddressList(_ raw: [UInt8], fallbackCharset: String? = nil, lim
         }
         var addr: [UInt8] = []
         for w in words[split...] {
-            if w.quoted { addr.append(ASCII.dquote); addr += w.text; addr.append(ASCII.dquote) } else { addr += w.text }
+            if w.quoted { addr.append(Byte.dquote); addr += w.text; addr.append(Byte.dquote) } else { addr += w.text }
         }
         let name = phrase(Array(words[..<split]), fallbackCharset)
         let cname = commentName(comments, fallbackCharset)
+        if split == 0, !addr.contains(UInt8(ascii: "@")) {
+            // "From: Whomever": a name with no address.
+            let n = phrase(words, fallbackCharset)
+            result.append(Mailbox(name: n, address: nil))
+            return
+        }
         result.append(Mailbox(name: name.isEmpty ? cname : name, address: String(decoding: addr, as: UTF8.self)))
     }
 
@@ -60,14 +67,14 @@ public func parseAddressList(_ raw: [UInt8], fallbackCharset: String? = nil, lim
         switch t.kind {
         case .special(let c):
             if c == UInt8(ascii: ",") { finish() }
-            else if c == ASCII.colon {
+            else if c == Byte.colon {
                 if angle == nil, !words.isEmpty, !words.contains(where: { !$0.quoted && $0.text.contains(UInt8(ascii: "@")) }) {
                     words.removeAll()  // group display name
                     comments.removeAll()
                 } else {
                     words.append(AddrToken(kind: .word, text: [c], quoted: false, spaceBefore: t.spaceBefore))
                 }
-            } else if c == ASCII.semicolon { finish() }
+            } else if c == Byte.semicolon { finish() }
         case .angle:
             if angle == nil { angle = t.text } else { words.append(AddrToken(kind: .word, text: t.text, quoted: false, spaceBefore: true)) }
         case .comment:
@@ -102,14 +109,14 @@ private func tokenizeAddress(_ raw: [UInt8]) -> [AddrToken] {
     var space = false
     while i < n {
         let c = raw[i]
-        if ASCII.isSpace(c) { space = true; i += 1; continue }
+        if Byte.isSpace(c) { space = true; i += 1; continue }
         switch c {
-        case ASCII.dquote:
+        case Byte.dquote:
             var v: [UInt8] = []
             i += 1
-            while i < n, raw[i] != ASCII.dquote {
-                if raw[i] == ASCII.backslash, i + 1 < n { i += 1 }
-                if raw[i] != ASCII.cr && raw[i] != ASCII.lf { v.append(raw[i]) }
+            while i < n, raw[i] != Byte.dquote {
+                if raw[i] == Byte.backslash, i + 1 < n { i += 1 }
+                if raw[i] != Byte.cr && raw[i] != Byte.lf { v.append(raw[i]) }
                 i += 1
             }
             i += 1
@@ -125,11 +132,11 @@ private func tokenizeAddress(_ raw: [UInt8]) -> [AddrToken] {
             var v: [UInt8] = []
             i += 1
             while i < n, raw[i] != UInt8(ascii: ">") {
-                if raw[i] == ASCII.dquote {
+                if raw[i] == Byte.dquote {
                     // Quoted local part inside the brackets.
                     v.append(raw[i]); i += 1
-                    while i < n, raw[i] != ASCII.dquote {
-                        if raw[i] == ASCII.backslash, i + 1 < n { v.append(raw[i]); i += 1 }
+                    while i < n, raw[i] != Byte.dquote {
+                        if raw[i] == Byte.backslash, i + 1 < n { v.append(raw[i]); i += 1 }
                         v.append(raw[i]); i += 1
                     }
                     if i < n { v.append(raw[i]); i += 1 }
@@ -141,20 +148,20 @@ private func tokenizeAddress(_ raw: [UInt8]) -> [AddrToken] {
             }
             i += 1
             out.append(AddrToken(kind: .angle, text: v, quoted: false, spaceBefore: space))
-        case UInt8(ascii: ","), ASCII.colon, ASCII.semicolon:
+        case UInt8(ascii: ","), Byte.colon, Byte.semicolon:
             out.append(AddrToken(kind: .special(c), text: [], quoted: false, spaceBefore: space))
             i += 1
         default:
             let s = i
             while i < n {
                 let d = raw[i]
-                if ASCII.isSpace(d) || d == ASCII.dquote || d == UInt8(ascii: "(") || d == UInt8(ascii: "<")
-                    || d == UInt8(ascii: ",") || d == ASCII.colon || d == ASCII.semicolon { break }
+                if Byte.isSpace(d) || d == Byte.dquote || d == UInt8(ascii: "(") || d == UInt8(ascii: "<")
+                    || d == UInt8(ascii: ",") || d == Byte.colon || d == Byte.semicolon { break }
                 i += 1
             }
             // An encoded word may legitimately contain "," or ":" or "(" etc? Only "?" and "=",
             // but broken mailers put spaces and specials in them: keep a whole "=?...?=" intact.
-            if i < n, raw[s] == ASCII.equals, s + 1 < n, raw[s + 1] == 63, let end = encodedWordEnd(raw, s) , end > i {
+            if i < n, raw[s] == Byte.equals, s + 1 < n, raw[s + 1] == 63, let end = encodedWordEnd(raw, s) , end > i {
                 i = end
             }
             out.append(AddrToken(kind: .word, text: Array(raw[s..<i]), quoted: false, spaceBefore: space))
@@ -171,9 +178,9 @@ private func encodedWordEnd(_ raw: [UInt8], _ s: Int) -> Int? {
     while i < raw.count {
         if raw[i] == 63 {
             q += 1
-            if q >= 3, i + 1 < raw.count, raw[i + 1] == ASCII.equals { return i + 2 }
+            if q >= 3, i + 1 < raw.count, raw[i + 1] == Byte.equals { return i + 2 }
         }
-        if raw[i] == ASCII.lf || raw[i] == UInt8(ascii: "<") && q < 3 { return nil }
+        if raw[i] == Byte.lf || raw[i] == UInt8(ascii: "<") && q < 3 { return nil }
         i += 1
     }
     return nil
@@ -182,14 +189,14 @@ private func encodedWordEnd(_ raw: [UInt8], _ s: Int) -> Int? {
 private func phrase(_ words: [AddrToken], _ fallback: String?) -> String {
     var raw: [UInt8] = []
     for (k, w) in words.enumerated() {
-        if k > 0 && (w.spaceBefore || w.quoted || words[k - 1].quoted) { raw.append(ASCII.sp) }
+        if k > 0 && (w.spaceBefore || w.quoted || words[k - 1].quoted) { raw.append(Byte.sp) }
         raw += w.text
     }
     return decodeUnstructured(raw, fallbackCharset: fallback)
 }
 
 private func commentName(_ comments: [[UInt8]], _ fallback: String?) -> String? {
-    guard let c = comments.first(where: { !$0.allSatisfy(ASCII.isSpace) }) else { return nil }
+    guard let c = comments.first(where: { !$0.allSatisfy(Byte.isSpace) }) else { return nil }
     let s = decodeUnstructured(c, fallbackCharset: fallback)
     return s.isEmpty ? nil : s
 }

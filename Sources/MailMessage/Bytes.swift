@@ -69,7 +69,7 @@ public final class ByteBuffer {
 }
 
 /// Byte classes and helpers used across the parser.
-enum ASCII {
+enum Byte {
     static let cr: UInt8 = 13, lf: UInt8 = 10, sp: UInt8 = 32, tab: UInt8 = 9
     static let colon: UInt8 = 58, semicolon: UInt8 = 59, equals: UInt8 = 61
     static let dquote: UInt8 = 34, backslash: UInt8 = 92, dash: UInt8 = 45
@@ -96,7 +96,7 @@ func bytesEqualLower(_ buf: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int
     let n = lower.utf8CodeUnitCount
     guard end - start == n else { return false }
     let l = lower.utf8Start
-    for i in 0..<n where ASCII.lower(buf[start + i]) != l[i] { return false }
+    for i in 0..<n where Byte.lower(buf[start + i]) != l[i] { return false }
     return true
 }
 
@@ -105,7 +105,7 @@ extension String {
     var asciiLowercased: String {
         var out = [UInt8]()
         out.reserveCapacity(utf8.count)
-        for b in utf8 { out.append(ASCII.lower(b)) }
+        for b in utf8 { out.append(Byte.lower(b)) }
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -113,8 +113,8 @@ extension String {
     var trimmedWS: String {
         let u = Array(utf8)
         var s = 0, e = u.count
-        while s < e, ASCII.isSpace(u[s]) { s += 1 }
-        while e > s, ASCII.isSpace(u[e - 1]) { e -= 1 }
+        while s < e, Byte.isSpace(u[s]) { s += 1 }
+        while e > s, Byte.isSpace(u[e - 1]) { e -= 1 }
         if s == 0 && e == u.count { return self }
         return String(decoding: u[s..<e], as: UTF8.self)
     }
@@ -125,8 +125,8 @@ extension String {
         out.reserveCapacity(utf8.count)
         var pendingSpace = false
         for b in utf8 {
-            if ASCII.isSpace(b) { pendingSpace = !out.isEmpty; continue }
-            if pendingSpace { out.append(ASCII.sp); pendingSpace = false }
+            if Byte.isSpace(b) { pendingSpace = !out.isEmpty; continue }
+            if pendingSpace { out.append(Byte.sp); pendingSpace = false }
             out.append(b)
         }
         return String(decoding: out, as: UTF8.self)

@@ -55,7 +55,7 @@ public struct ParserOptions: Sendable {
     public var maxParts = 2_000
     public var maxHeaderBytes = 1 << 20
     public var maxHeaderFields = 4_000
-    public var maxBoundaryLength = 512
+    public var maxBoundaryLength = 8 << 10
     public var maxAddresses = 2_000
     public var maxParameterSections = 128
     public var maxDecodedSize = 256 << 20

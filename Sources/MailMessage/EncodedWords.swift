@@ -17,7 +17,7 @@ func decodeEncodedWords(_ raw: [UInt8], fallbackCharset: String?) -> String {
     // Quick exit: no "=?" at all.
     var hasMarker = false
     if raw.count >= 2 {
-        for i in 0..<(raw.count - 1) where raw[i] == ASCII.equals && raw[i + 1] == 63 { hasMarker = true; break }
+        for i in 0..<(raw.count - 1) where raw[i] == Byte.equals && raw[i + 1] == 63 { hasMarker = true; break }
     }
     if !hasMarker { return literalText(raw[...], fallbackCharset) }
 
@@ -26,7 +26,7 @@ func decodeEncodedWords(_ raw: [UInt8], fallbackCharset: String?) -> String {
     var litStart = 0
     let n = raw.count
     while i + 1 < n {
-        if raw[i] == ASCII.equals && raw[i + 1] == 63, let (word, next) = parseEncodedWord(raw, i) {
+        if raw[i] == Byte.equals && raw[i + 1] == 63, let (word, next) = parseEncodedWord(raw, i) {
             if litStart < i { pieces.append(.literal(raw[litStart..<i])) }
             pieces.append(word)
             i = next
@@ -56,7 +56,7 @@ func decodeEncodedWords(_ raw: [UInt8], fallbackCharset: String?) -> String {
             pendingCharset = cs
             pendingBytes += bytes
         case .literal(let lit):
-            let isWS = lit.allSatisfy { ASCII.isSpace($0) }
+            let isWS = lit.allSatisfy { Byte.isSpace($0) }
             if isWS, pendingCharset != nil, k + 1 < pieces.count, case .encoded = pieces[k + 1] {
                 break  // white space between two encoded words
             }
@@ -85,13 +85,13 @@ private func parseEncodedWord(_ raw: [UInt8], _ at: Int) -> (Piece, Int)? {
     }
     guard i + 2 < n, i > csStart else { return nil }
     let charset = String(decoding: raw[csStart..<i], as: UTF8.self)
-    let enc = ASCII.lower(raw[i + 1])
+    let enc = Byte.lower(raw[i + 1])
     guard enc == UInt8(ascii: "b") || enc == UInt8(ascii: "q"), raw[i + 2] == 63 else { return nil }
     let textStart = i + 3
     var j = textStart
     // The text ends at the first "?=". Q text may not contain "?" legitimately, B never does.
-    while j + 1 < n, !(raw[j] == 63 && raw[j + 1] == ASCII.equals) {
-        if raw[j] == ASCII.cr || raw[j] == ASCII.lf { return nil }
+    while j + 1 < n, !(raw[j] == 63 && raw[j + 1] == Byte.equals) {
+        if raw[j] == Byte.cr || raw[j] == Byte.lf { return nil }
         j += 1
     }
     guard j + 1 < n else { return nil }

@@ -25,14 +25,14 @@ public struct Headers {
         var started = false
         for i in f.valueRange {
             let c = b[i]
-            if c == ASCII.cr || c == ASCII.lf { continue }
+            if c == Byte.cr || c == Byte.lf { continue }
             if !started {
-                if ASCII.isWSP(c) { continue }
+                if Byte.isWSP(c) { continue }
                 started = true
             }
             out.append(c)
         }
-        while let l = out.last, ASCII.isSpace(l) { out.removeLast() }
+        while let l = out.last, Byte.isSpace(l) { out.removeLast() }
         return out
     }
 
@@ -41,7 +41,7 @@ public struct Headers {
         var i = f.nameRange.lowerBound
         if f.nameRange.count != lowerName.utf8.count { return false }
         for c in lowerName.utf8 {
-            if ASCII.lower(b[i]) != c { return false }
+            if Byte.lower(b[i]) != c { return false }
             i += 1
         }
         return true
@@ -91,14 +91,21 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
         }
         let lf = buf.nextLF(from: i, end: end)
         var e = lf
-        if e > i, buf[e - 1] == ASCII.cr { e -= 1 }
+        if e > i, buf[e - 1] == Byte.cr { e -= 1 }
         let next = lf < end ? lf + 1 : end
         if e == i {
             block.bodyStart = next
             return block
         }
         let c0 = buf[i]
-        if ASCII.isWSP(c0) {
+        if Byte.isWSP(c0) {
+            // A line of white space only: folding if a field follows, else the separator
+            // written with a stray space (the text after it is the body, not lost).
+            if isBlank(buf, i, e), !block.fields.isEmpty, next < end, !Byte.isWSP(buf[next]), nextLineIsField(buf, next, end) == nil {
+                defects.append(Defect(.missingHeaderBodySeparator, at: i, "white space on the empty line"))
+                block.bodyStart = next
+                return block
+            }
             if let last = block.fields.last {
                 block.fields[block.fields.count - 1] = HeaderField(nameRange: last.nameRange,
                                                                    valueRange: last.valueRange.lowerBound..<e)
@@ -118,7 +125,7 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
         first = false
         if let colon = fieldColon(buf, i, e) {
             var ne = colon
-            while ne > i, ASCII.isWSP(buf[ne - 1]) { ne -= 1 }
+            while ne > i, Byte.isWSP(buf[ne - 1]) { ne -= 1 }
             if block.fields.count >= options.maxHeaderFields {
                 defects.append(Defect(.tooManyHeaderFields, at: i))
             } else {
@@ -127,9 +134,11 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
             i = next
             continue
         }
-        // No colon: junk inside the header, or the body starting without an empty line.
-        if next < end, let _ = nextLineIsField(buf, next, end) {
+        // No colon: a line a broken mailer wrapped without indenting it when a field or the
+        // end of the header follows, else the body starting without an empty line.
+        if next < end, let last = block.fields.last, nextLineIsField(buf, next, end) != nil {
             defects.append(Defect(.headerWithoutColon, at: i))
+            block.fields[block.fields.count - 1] = HeaderField(nameRange: last.nameRange, valueRange: last.valueRange.lowerBound..<e)
             i = next
             continue
         }
@@ -142,7 +151,7 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
 }
 
 @inline(__always) private func isBlank(_ buf: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int) -> Bool {
-    for k in s..<e where !ASCII.isSpace(buf[k]) { return false }
+    for k in s..<e where !Byte.isSpace(buf[k]) { return false }
     return true
 }
 
@@ -152,13 +161,13 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
     var k = s
     while k < e {
         let c = buf[k]
-        if c == ASCII.colon { return k > s ? k : nil }
+        if c == Byte.colon { return k > s ? k : nil }
         if c <= 32 || c >= 127 {
             // Allow "Name  :" but not "two words:".
-            if ASCII.isWSP(c) {
+            if Byte.isWSP(c) {
                 var j = k
-                while j < e, ASCII.isWSP(buf[j]) { j += 1 }
-                return (j < e && buf[j] == ASCII.colon && k > s) ? j : nil
+                while j < e, Byte.isWSP(buf[j]) { j += 1 }
+                return (j < e && buf[j] == Byte.colon && k > s) ? j : nil
             }
             return nil
         }
@@ -170,7 +179,7 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
 private func nextLineIsField(_ buf: UnsafeBufferPointer<UInt8>, _ s: Int, _ end: Int) -> Int? {
     let lf = buf.nextLF(from: s, end: end)
     var e = lf
-    if e > s, buf[e - 1] == ASCII.cr { e -= 1 }
+    if e > s, buf[e - 1] == Byte.cr { e -= 1 }
     if e == s { return s }  // an empty line: the header ends right after the junk line
     return fieldColon(buf, s, e)
 }

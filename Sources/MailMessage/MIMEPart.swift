@@ -98,20 +98,21 @@ public final class MIMEPart {
     }
 }
 
-/// "\r\n" and lone "\r" become "\n".
+/// "\r\n" becomes "\n". A lone "\r" is kept as sent (messages written with CR line ends
+/// throughout were already read as LF).
 func normalizeLineEnds(_ s: String) -> String {
     var hasCR = false
-    for b in s.utf8 where b == ASCII.cr { hasCR = true; break }
+    for b in s.utf8 where b == Byte.cr { hasCR = true; break }
     if !hasCR { return s }
     var out: [UInt8] = []
     out.reserveCapacity(s.utf8.count)
-    var prevCR = false
+    var pendingCR = false
     for b in s.utf8 {
-        if b == ASCII.cr { out.append(ASCII.lf); prevCR = true; continue }
-        if b == ASCII.lf && prevCR { prevCR = false; continue }
-        prevCR = false
-        out.append(b)
+        if pendingCR && b != Byte.lf { out.append(Byte.cr) }
+        pendingCR = b == Byte.cr
+        if !pendingCR { out.append(b) }
     }
+    if pendingCR { out.append(Byte.cr) }
     return String(decoding: out, as: UTF8.self)
 }
 
@@ -127,7 +128,7 @@ func decodeUUBlock(_ raw: UnsafeBufferPointer<UInt8>) -> [UInt8] {
             while j < end {
                 let l2 = raw.nextLF(from: j, end: end)
                 var e = l2
-                if e > j, raw[e - 1] == ASCII.cr { e -= 1 }
+                if e > j, raw[e - 1] == Byte.cr { e -= 1 }
                 if e - j == 3, raw[j] == 101, raw[j + 1] == 110, raw[j + 2] == 100 {
                     return decodeUULines(UnsafeBufferPointer(rebasing: raw[start..<j]))
                 }

@@ -112,10 +112,14 @@ public struct BodyStructure {
     public private(set) var html: MIMEPart?
 
     init(root: MIMEPart) {
-        // An attached message at the top (a forwarded message sent as the whole body) is read
-        // through: its content is the message.
+        // A message whose whole body is an attached message (forwarded as the body) is read
+        // through; the attached message is still kept as an attachment.
         var top = root
-        while !top.isMultipart, let inner = top.message, top.disposition?.value != "attachment" { top = inner }
+        var wrappers: [MIMEPart] = []
+        while !top.isMultipart, let inner = top.message, top.disposition?.value != "attachment" {
+            wrappers.append(top)
+            top = inner
+        }
         var text: [MIMEPart]? = []
         var html: [MIMEPart]? = []
         var atts: [MIMEPart] = []
@@ -128,14 +132,30 @@ public struct BodyStructure {
         var seen = Set(atts.map { ObjectIdentifier($0) })
         for p in textParts + htmlParts where p !== self.text && p !== self.html && !seen.contains(ObjectIdentifier(p)) {
             // An alternative of the chosen body is not an attachment.
-            if let t = self.text, Self.isAlternative(p, of: t, in: root) { continue }
-            if let h = self.html, Self.isAlternative(p, of: h, in: root) { continue }
+            if let t = self.text, Self.isAlternative(p, of: t, in: top) { continue }
+            if let h = self.html, Self.isAlternative(p, of: h, in: top) { continue }
             atts.append(p)
             seen.insert(ObjectIdentifier(p))
         }
         // Keep reading order.
         let order = Dictionary(uniqueKeysWithValues: Self.allLeaves(top).enumerated().map { (ObjectIdentifier($0.element), $0.offset) })
-        attachments = atts.sorted { (order[ObjectIdentifier($0)] ?? 0) < (order[ObjectIdentifier($1)] ?? 0) }
+        attachments = wrappers.prefix(1) + atts.sorted { (order[ObjectIdentifier($0)] ?? 0) < (order[ObjectIdentifier($1)] ?? 0) }
+        // A body part sent as a named file ("inline; filename=notes.txt") is also kept as a file.
+        for p in [self.text, self.html].compactMap({ $0 }) where p.filename != nil && !seen.contains(ObjectIdentifier(p)) {
+            attachments.append(p)
+            seen.insert(ObjectIdentifier(p))
+        }
+        // No body of its own: a message that only carries a text file, or only forwards other
+        // messages, is read from that text, or from the first attached message.
+        if self.text == nil && self.html == nil {
+            if let only = atts.first, atts.count == 1, Self.effectiveType(only) == "text/plain", only.depth == top.depth {
+                self.text = only
+            } else if let m = atts.first(where: { $0.message != nil })?.message {
+                let inner = BodyStructure(root: m)
+                self.text = inner.text
+                self.html = inner.html
+            }
+        }
     }
 
     static func effectiveType(_ p: MIMEPart) -> String {
@@ -165,10 +185,27 @@ public struct BodyStructure {
         t.hasPrefix("image/") || t.hasPrefix("audio/") || t.hasPrefix("video/")
     }
 
+    /// Lists that the JMAP walk appends to; a nil list is switched off for one branch only.
+    private final class Lists {
+        var text: [MIMEPart] = []
+        var html: [MIMEPart] = []
+        var attachments: [MIMEPart] = []
+    }
+
     private static func walk(_ parts: [MIMEPart], multipartType: String, inAlternative: Bool,
                              _ textBody: inout [MIMEPart]?, _ htmlBody: inout [MIMEPart]?, _ attachments: inout [MIMEPart]) {
-        let textLength = textBody?.count ?? -1
-        let htmlLength = htmlBody?.count ?? -1
+        let lists = Lists()
+        walk(parts, multipartType: multipartType, inAlternative: inAlternative, textOn: true, htmlOn: true, lists)
+        textBody = lists.text
+        htmlBody = lists.html
+        attachments = lists.attachments
+    }
+
+    private static func walk(_ parts: [MIMEPart], multipartType: String, inAlternative: Bool,
+                             textOn: Bool, htmlOn: Bool, _ lists: Lists) {
+        var textOn = textOn, htmlOn = htmlOn
+        let textLength = textOn ? lists.text.count : -1
+        let htmlLength = htmlOn ? lists.html.count : -1
         for (i, part) in parts.enumerated() {
             let type = effectiveType(part)
             let isInline = part.disposition?.value != "attachment"
@@ -177,36 +214,34 @@ public struct BodyStructure {
             if part.isMultipart {
                 let sub = String(part.mimeType.dropFirst("multipart/".count))
                 walk(part.children, multipartType: sub, inAlternative: inAlternative || sub == "alternative",
-                     &textBody, &htmlBody, &attachments)
+                     textOn: textOn, htmlOn: htmlOn, lists)
             } else if isInline {
                 if multipartType == "alternative" {
                     switch type {
-                    case "text/plain": textBody?.append(part)
-                    case "text/html": htmlBody?.append(part)
-                    default: attachments.append(part)
+                    case "text/plain": if textOn { lists.text.append(part) }
+                    case "text/html": if htmlOn { lists.html.append(part) }
+                    default: lists.attachments.append(part)
                     }
                     continue
                 } else if inAlternative {
-                    if type == "text/plain" { htmlBody = nil }
-                    if type == "text/html" { textBody = nil }
+                    if type == "text/plain" { htmlOn = false }
+                    if type == "text/html" { textOn = false }
                 }
-                textBody?.append(part)
-                htmlBody?.append(part)
+                if textOn { lists.text.append(part) }
+                if htmlOn { lists.html.append(part) }
                 // Inline images are kept as attachments of the ticket too.
-                if isInlineMediaType(type) { attachments.append(part) }
+                if isInlineMediaType(type) { lists.attachments.append(part) }
             } else {
-                attachments.append(part)
+                lists.attachments.append(part)
             }
         }
-        if multipartType == "alternative", var tb = textBody, var hb = htmlBody {
-            if textLength == tb.count && htmlLength != hb.count {
-                tb += hb[max(0, htmlLength)...]
+        if multipartType == "alternative" && textOn && htmlOn {
+            if textLength == lists.text.count && htmlLength != lists.html.count {
+                lists.text += lists.html[max(0, htmlLength)...]
             }
-            if htmlLength == hb.count && textLength != tb.count {
-                hb += tb[max(0, textLength)...]
+            if htmlLength == lists.html.count && textLength != lists.text.count {
+                lists.html += lists.text[max(0, textLength)...]
             }
-            textBody = tb
-            htmlBody = hb
         }
     }
 }
@@ -219,7 +254,7 @@ func messageIDs(_ raw: [UInt8]) -> [String] {
         if raw[i] == UInt8(ascii: "<") {
             var j = i + 1
             while j < raw.count, raw[j] != UInt8(ascii: ">") { j += 1 }
-            let id = raw[(i + 1)..<j].filter { !ASCII.isSpace($0) }
+            let id = raw[(i + 1)..<j].filter { !Byte.isSpace($0) }
             if !id.isEmpty { ids.append(String(decoding: id, as: UTF8.self)) }
             i = j + 1
         } else if raw[i] == UInt8(ascii: "(") {
@@ -241,13 +276,13 @@ private func normalizeBareCR(_ buffer: ByteBuffer, _ defects: inout [Defect]) {
     let probe = min(b.count, 64 * 1024)
     var cr = 0, lf = 0
     for i in 0..<probe {
-        if b[i] == ASCII.lf { lf += 1; break }
-        if b[i] == ASCII.cr { cr += 1 }
+        if b[i] == Byte.lf { lf += 1; break }
+        if b[i] == Byte.cr { cr += 1 }
     }
     guard lf == 0, cr > 0 else { return }
     defects.append(Defect(.bareCRLineEnds, at: 0))
     let p = buffer.base
-    for i in 0..<buffer.count where p[i] == ASCII.cr && (i + 1 >= buffer.count || p[i + 1] != ASCII.lf) { p[i] = ASCII.lf }
+    for i in 0..<buffer.count where p[i] == Byte.cr && (i + 1 >= buffer.count || p[i + 1] != Byte.lf) { p[i] = Byte.lf }
 }
 
 /// What a ticket records of one attachment.

@@ -16,14 +16,14 @@ func parseParameterized(_ raw: [UInt8], fallbackCharset: String?, maxSections: I
     let n = raw.count
     func skipCFWS() {
         while i < n {
-            if ASCII.isSpace(raw[i]) { i += 1; continue }
+            if Byte.isSpace(raw[i]) { i += 1; continue }
             if raw[i] == UInt8(ascii: "(") { skipComment(raw, &i); continue }
             break
         }
     }
     skipCFWS()
     let vStart = i
-    while i < n, raw[i] != ASCII.semicolon, !ASCII.isSpace(raw[i]), raw[i] != UInt8(ascii: "(") { i += 1 }
+    while i < n, raw[i] != Byte.semicolon, !Byte.isSpace(raw[i]), raw[i] != UInt8(ascii: "(") { i += 1 }
     var value = String(decoding: raw[vStart..<i], as: UTF8.self).asciiLowercased
     if value.hasSuffix("\"") { value.removeLast() }
     if value.hasPrefix("\"") { value.removeFirst() }
@@ -37,38 +37,36 @@ func parseParameterized(_ raw: [UInt8], fallbackCharset: String?, maxSections: I
 
     while i < n {
         // Move to the next parameter (lenient: a missing ";" is tolerated).
-        while i < n, raw[i] == ASCII.semicolon || ASCII.isSpace(raw[i]) { i += 1 }
+        while i < n, raw[i] == Byte.semicolon || Byte.isSpace(raw[i]) { i += 1 }
         skipCFWS()
         guard i < n else { break }
         let nStart = i
-        while i < n, raw[i] != ASCII.equals, raw[i] != ASCII.semicolon, !ASCII.isSpace(raw[i]) { i += 1 }
+        while i < n, raw[i] != Byte.equals, raw[i] != Byte.semicolon, !Byte.isSpace(raw[i]) { i += 1 }
         let name = String(decoding: raw[nStart..<i], as: UTF8.self).asciiLowercased
         skipCFWS()
-        guard i < n, raw[i] == ASCII.equals else {
+        guard i < n, raw[i] == Byte.equals else {
             // "name" without a value: skip to the next ";".
-            while i < n, raw[i] != ASCII.semicolon { i += 1 }
+            while i < n, raw[i] != Byte.semicolon { i += 1 }
             continue
         }
         i += 1
         skipCFWS()
         var v: [UInt8] = []
-        if i < n, raw[i] == ASCII.dquote {
+        if i < n, raw[i] == Byte.dquote {
             i += 1
-            while i < n, raw[i] != ASCII.dquote {
-                // A backslash escapes the next character, except in a Windows path where the
-                // next one is not a quote or backslash: keep it then (file names like "C:\x").
-                if raw[i] == ASCII.backslash, i + 1 < n, raw[i + 1] == ASCII.dquote || raw[i + 1] == ASCII.backslash { i += 1 }
+            while i < n, raw[i] != Byte.dquote {
+                if raw[i] == Byte.backslash, i + 1 < n { i += 1 }
                 v.append(raw[i])
                 i += 1
             }
             if i < n { i += 1 }
             // Junk after the closing quote up to ";" is ignored.
-            while i < n, raw[i] != ASCII.semicolon { i += 1 }
+            while i < n, raw[i] != Byte.semicolon { i += 1 }
         } else {
             // A token; leniently, up to ";" with trailing white space dropped (unquoted names
             // with spaces are common).
-            while i < n, raw[i] != ASCII.semicolon { v.append(raw[i]); i += 1 }
-            while let l = v.last, ASCII.isSpace(l) { v.removeLast() }
+            while i < n, raw[i] != Byte.semicolon { v.append(raw[i]); i += 1 }
+            while let l = v.last, Byte.isSpace(l) { v.removeLast() }
         }
         if name.isEmpty { continue }
         // RFC 2231: name*, name*N, name*N*
@@ -160,7 +158,7 @@ func skipComment(_ raw: [UInt8], _ i: inout Int) {
     var depth = 0
     while i < raw.count {
         let c = raw[i]
-        if c == ASCII.backslash { i += 2; continue }
+        if c == Byte.backslash { i += 2; continue }
         if c == UInt8(ascii: "(") { depth += 1 } else if c == UInt8(ascii: ")") {
             depth -= 1
             if depth == 0 { i += 1; return }

@@ -24,7 +24,10 @@ public struct MessageParser {
     public func finish() -> Message { Message.parse(buffer, options: options) }
 }
 
-/// Builds the MIME tree of one message.
+/// Builds the MIME tree of one message in one pass, descending into each multipart as it is
+/// met. Delimiter lines are matched against every boundary still open, the longest match
+/// winning, so nested boundaries that are prefixes of each other, a missing close delimiter
+/// and text after a delimiter (RFC 2046 only asks the line to start with it) all resolve.
 struct TreeBuilder {
     let options: ParserOptions
     var defects: [Defect] = []
@@ -32,24 +35,70 @@ struct TreeBuilder {
 
     init(options: ParserOptions) { self.options = options }
 
-    mutating func parseMessage(_ source: ByteBuffer, range: Range<Int>, depth: Int, isRoot: Bool) -> MIMEPart {
-        parsePart(source, range: range, depth: depth, defaultType: "text/plain", inheritedCharset: nil, isMessageRoot: true, allowMboxFrom: isRoot)
+    /// Open boundaries, innermost last, each as "--boundary".
+    typealias Stack = [[UInt8]]
+
+    struct Delimiter {
+        var lineStart: Int
+        var lineEnd: Int
+        var level: Int
+        var isClose: Bool
     }
 
-    mutating func parsePart(_ source: ByteBuffer, range: Range<Int>, depth: Int, defaultType: String,
-                            inheritedCharset: String?, isMessageRoot: Bool, allowMboxFrom: Bool = false) -> MIMEPart {
+    mutating func parseMessage(_ source: ByteBuffer, range: Range<Int>, depth: Int, isRoot: Bool) -> MIMEPart {
+        parsePart(source, start: range.lowerBound, limit: range.upperBound, stack: [], depth: depth,
+                  defaultType: "text/plain", inheritedCharset: nil, isMessageRoot: true, allowMboxFrom: isRoot).part
+    }
+
+    /// The next delimiter line at or after `from` (which is a line start), or nil.
+    func nextDelimiter(_ buf: UnsafeBufferPointer<UInt8>, from: Int, limit: Int, stack: Stack) -> Delimiter? {
+        guard !stack.isEmpty, let base = buf.baseAddress else { return nil }
+        var pos = from
+        while pos < limit {
+            let q = pos
+            let lf = buf.nextLF(from: pos, end: limit)
+            pos = lf + 1
+            guard q + 2 < limit, buf[q] == Byte.dash, buf[q + 1] == Byte.dash else { continue }
+            var best = -1
+            for (level, needle) in stack.enumerated() where q + needle.count <= limit {
+                if best >= 0 && stack[best].count > needle.count { continue }
+                let hit = needle.withUnsafeBufferPointer { memcmp(base + q, $0.baseAddress!, $0.count) == 0 }
+                if hit { best = level }
+            }
+            if best < 0 { continue }
+            let k = q + stack[best].count
+            let isClose = k + 1 < limit && buf[k] == Byte.dash && buf[k + 1] == Byte.dash
+            return Delimiter(lineStart: q, lineEnd: min(lf + 1, limit), level: best, isClose: isClose)
+        }
+        return nil
+    }
+
+    /// Where content before a delimiter line ends: the line break before it belongs to it.
+    @inline(__always) func contentEnd(_ buf: UnsafeBufferPointer<UInt8>, _ lineStart: Int, floor: Int) -> Int {
+        var e = lineStart
+        if e > floor, buf[e - 1] == Byte.lf { e -= 1 }
+        if e > floor, buf[e - 1] == Byte.cr { e -= 1 }
+        return e
+    }
+
+    /// Parses the part starting at `start`; returns it and the offset of the first byte after it.
+    mutating func parsePart(_ source: ByteBuffer, start: Int, limit: Int, stack: Stack, depth: Int, defaultType: String,
+                            inheritedCharset: String?, isMessageRoot: Bool, allowMboxFrom: Bool = false) -> (part: MIMEPart, end: Int) {
         let buf = source.bytes
         partCount += 1
-        let block = scanHeaderBlock(buf, start: range.lowerBound, end: range.upperBound, options: options,
+        // The header ends at the empty line, or at a delimiter line of an enclosing multipart.
+        let next = nextDelimiter(buf, from: start, limit: limit, stack: stack)
+        let headerLimit = next?.lineStart ?? limit
+        let block = scanHeaderBlock(buf, start: start, end: headerLimit, options: options,
                                     defects: &defects, allowMboxFrom: allowMboxFrom)
         let headers = Headers(source: source, fields: block.fields)
-        if isMessageRoot && block.fields.isEmpty && range.count > 0 {
-            defects.append(Defect(.noHeaders, at: range.lowerBound))
+        if isMessageRoot && block.fields.isEmpty && limit > start {
+            defects.append(Defect(.noHeaders, at: start))
         }
         var ct: ParameterizedValue
         if let raw = headers.raw("content-type") {
             ct = parseParameterized(raw, fallbackCharset: inheritedCharset, maxSections: options.maxParameterSections)
-            if ct.tooManySections { defects.append(Defect(.parameterLimit, at: range.lowerBound, "Content-Type")) }
+            if ct.tooManySections { defects.append(Defect(.parameterLimit, at: start, "Content-Type")) }
             let slash = ct.value.firstIndex(of: "/")
             if slash == nil || slash == ct.value.startIndex || slash == ct.value.index(before: ct.value.endIndex) {
                 // "text" alone is read as text/plain; anything else unreadable as the default.
@@ -62,43 +111,123 @@ struct TreeBuilder {
         let disposition = headers.raw("content-disposition").map {
             parseParameterized($0, fallbackCharset: charset, maxSections: options.maxParameterSections)
         }
-        let cte = transferEncoding(headers.raw("content-transfer-encoding"), at: range.lowerBound)
-        let part = MIMEPart(source: source, headers: headers, range: range,
-                            bodyRange: min(block.bodyStart, range.upperBound)..<range.upperBound,
-                            contentType: ct, disposition: disposition, transferEncoding: cte,
-                            headerCharset: charset, depth: depth)
+        let cte = transferEncoding(headers.raw("content-transfer-encoding"), at: start)
+        let bodyStart = min(block.bodyStart, headerLimit)
+
+        func make(_ bodyEnd: Int, _ end: Int) -> MIMEPart {
+            MIMEPart(source: source, headers: headers, range: start..<end, bodyRange: bodyStart..<max(bodyStart, bodyEnd),
+                     contentType: ct, disposition: disposition, transferEncoding: cte, headerCharset: charset, depth: depth)
+        }
+        /// A leaf runs to the next delimiter of an enclosing multipart.
+        func leafEnd() -> (Int, Int) {
+            if let d = nextDelimiter(buf, from: bodyStart, limit: limit, stack: stack) {
+                return (contentEnd(buf, d.lineStart, floor: bodyStart), d.lineStart)
+            }
+            return (limit, limit)
+        }
 
         if ct.value.hasPrefix("multipart/") {
+            var opaque = false
             if depth >= options.maxDepth {
-                defects.append(Defect(.depthLimit, at: range.lowerBound, "multipart at depth \(depth)"))
-                part.opaque = true
+                defects.append(Defect(.depthLimit, at: start, "multipart at depth \(depth)"))
+                opaque = true
             } else if partCount >= options.maxParts {
-                defects.append(Defect(.partLimit, at: range.lowerBound))
-                part.opaque = true
-            } else {
-                parseMultipart(part, charset: charset)
+                defects.append(Defect(.partLimit, at: start))
+                opaque = true
             }
-        } else if ct.value == "message/rfc822" || ct.value == "message/global" || ct.value == "message/news" {
+            if !opaque, let boundary = ct["boundary"], !boundary.isEmpty {
+                var needle: [UInt8] = [Byte.dash, Byte.dash] + Array(boundary.utf8)
+                // A boundary may not end in a space (RFC 2046); when one does and the lines do
+                // not carry the spaces, match without them.
+                if let l = needle.last, Byte.isSpace(l),
+                   nextDelimiter(buf, from: bodyStart, limit: limit, stack: stack + [needle])?.level != stack.count {
+                    while let l = needle.last, Byte.isSpace(l), needle.count > 2 { needle.removeLast() }
+                }
+                if needle.count - 2 > options.maxBoundaryLength {
+                    defects.append(Defect(.boundaryTooLong, at: start))
+                } else {
+                    return parseMultipartBody(source, start: start, bodyStart: bodyStart, limit: limit, stack: stack + [needle],
+                                              depth: depth, charset: charset, mimeType: ct.value, make: make)
+                }
+            } else if !opaque {
+                defects.append(Defect(.missingBoundary, at: start, ct.value))
+            }
+            let (be, e) = leafEnd()
+            let p = make(be, e)
+            p.opaque = opaque
+            return (p, e)
+        }
+
+        let (bodyEnd, end) = leafEnd()
+        let part = make(bodyEnd, end)
+        if ct.value == "message/rfc822" || ct.value == "message/global" || ct.value == "message/news" {
             if depth >= options.maxDepth {
-                defects.append(Defect(.depthLimit, at: range.lowerBound, "attached message at depth \(depth)"))
+                defects.append(Defect(.depthLimit, at: start, "attached message at depth \(depth)"))
                 part.opaque = true
             } else if partCount >= options.maxParts {
-                defects.append(Defect(.partLimit, at: range.lowerBound))
+                defects.append(Defect(.partLimit, at: start))
                 part.opaque = true
             } else if part.bodyRange.count > 0 {
                 switch cte {
                 case .base64, .quotedPrintable, .uuencode:
                     let inner = ByteBuffer(capacity: part.bodyRange.count)
                     part.decodeBody { inner.append(UnsafeRawBufferPointer($0)) }
-                    part.message = parsePart(inner, range: 0..<inner.count, depth: depth + 1, defaultType: "text/plain",
-                                             inheritedCharset: nil, isMessageRoot: true)
+                    part.message = parseMessage(inner, range: 0..<inner.count, depth: depth + 1, isRoot: false)
                 default:
-                    part.message = parsePart(source, range: part.bodyRange, depth: depth + 1, defaultType: "text/plain",
-                                             inheritedCharset: nil, isMessageRoot: true)
+                    part.message = parseMessage(source, range: part.bodyRange, depth: depth + 1, isRoot: false)
                 }
             }
         }
-        return part
+        return (part, end)
+    }
+
+    private mutating func parseMultipartBody(_ source: ByteBuffer, start: Int, bodyStart: Int, limit: Int, stack: Stack,
+                                             depth: Int, charset: String?, mimeType: String,
+                                             make: (Int, Int) -> MIMEPart) -> (part: MIMEPart, end: Int) {
+        let buf = source.bytes
+        let own = stack.count - 1
+        // Preamble: up to the first delimiter of ours. An enclosing delimiter first means ours never came.
+        guard let first = nextDelimiter(buf, from: bodyStart, limit: limit, stack: stack), first.level == own else {
+            defects.append(Defect(.boundaryNotFound, at: bodyStart, mimeType))
+            let d = nextDelimiter(buf, from: bodyStart, limit: limit, stack: Array(stack.dropLast()))
+            let end = d?.lineStart ?? limit
+            return (make(d.map { contentEnd(buf, $0.lineStart, floor: bodyStart) } ?? limit, end), end)
+        }
+        var children: [MIMEPart] = []
+        var delim = first
+        var end = limit
+        while true {
+            if delim.level != own {
+                // An enclosing multipart's delimiter: ours ends here without its close line.
+                defects.append(Defect(.missingFinalBoundary, at: delim.lineStart, mimeType))
+                end = delim.lineStart
+                break
+            }
+            if delim.isClose {
+                // The epilogue runs to the next enclosing delimiter.
+                let outer = Array(stack.dropLast())
+                end = nextDelimiter(buf, from: delim.lineEnd, limit: limit, stack: outer)?.lineStart ?? limit
+                break
+            }
+            if partCount >= options.maxParts {
+                defects.append(Defect(.partLimit, at: delim.lineEnd))
+                end = limit
+                break
+            }
+            let childType = mimeType == "multipart/digest" ? "message/rfc822" : "text/plain"
+            let (child, childEnd) = parsePart(source, start: delim.lineEnd, limit: limit, stack: stack, depth: depth + 1,
+                                              defaultType: childType, inheritedCharset: charset, isMessageRoot: false)
+            children.append(child)
+            guard let d = nextDelimiter(buf, from: childEnd, limit: limit, stack: stack) else {
+                defects.append(Defect(.missingFinalBoundary, at: limit, mimeType))
+                end = limit
+                break
+            }
+            delim = d
+        }
+        let part = make(end, end)
+        part.children = children
+        return (part, end)
     }
 
     private mutating func transferEncoding(_ raw: [UInt8]?, at offset: Int) -> TransferEncoding {
@@ -114,88 +243,11 @@ struct TreeBuilder {
         case "quoted-printable", "x-quoted-printable", "quoted_printable", "qp": return .quotedPrintable
         case "x-uuencode", "uuencode", "x-uue", "uue": return .uuencode
         default:
-            // QUIRK: misspellings seen in real mail ("base64 ", "Base64\t", "bse64").
+            // QUIRK: misspellings seen in real mail ("base64 ", "Base64\t").
             if v.hasPrefix("base64") { return .base64 }
             if v.hasPrefix("quoted-printable") { return .quotedPrintable }
             defects.append(Defect(.unknownTransferEncoding, at: offset, v))
             return .unknown(v)
-        }
-    }
-
-    /// Splits a multipart body at its delimiter lines and parses each part.
-    private mutating func parseMultipart(_ part: MIMEPart, charset: String?) {
-        let buf = part.source.bytes
-        let start = part.bodyRange.lowerBound, end = part.bodyRange.upperBound
-        guard let boundary = part.contentType["boundary"], !boundary.isEmpty else {
-            defects.append(Defect(.missingBoundary, at: part.range.lowerBound, part.mimeType))
-            return
-        }
-        var needle: [UInt8] = [ASCII.dash, ASCII.dash] + Array(boundary.utf8)
-        // A boundary with trailing white space in the parameter never matches a line as written.
-        while let l = needle.last, ASCII.isSpace(l), needle.count > 2 { needle.removeLast() }
-        guard needle.count - 2 <= options.maxBoundaryLength else {
-            defects.append(Defect(.boundaryTooLong, at: part.range.lowerBound))
-            part.opaque = true
-            return
-        }
-        let childType = part.mimeType == "multipart/digest" ? "message/rfc822" : "text/plain"
-        var ranges: [Range<Int>] = []
-        var contentStart: Int? = nil  // start of the current part, after a delimiter line
-        var closed = false
-        var pos = start
-        guard needle.count > 2, let base = buf.baseAddress else { return }
-        needle.withUnsafeBufferPointer { nd in
-            let first = nd.count > 2 ? nd[2] : 0
-            while pos < end {
-                // Delimiters start a line: look at line starts only.
-                let q = pos
-                pos = buf.nextLF(from: pos, end: end) + 1
-                guard q + nd.count <= end, buf[q] == ASCII.dash, buf[q + 1] == ASCII.dash, buf[q + 2] == first,
-                      memcmp(base + q, nd.baseAddress!, nd.count) == 0 else { continue }
-                var k = q + nd.count
-                var isClose = false
-                if k + 1 < end, buf[k] == ASCII.dash, buf[k + 1] == ASCII.dash {
-                    isClose = true
-                    k += 2
-                }
-                // Only white space may follow on the line.
-                var j = k
-                while j < end, ASCII.isWSP(buf[j]) { j += 1 }
-                if j < end, buf[j] != ASCII.lf, buf[j] != ASCII.cr { continue }
-                let lineEnd = j < end ? (buf[j] == ASCII.cr && j + 1 < end && buf[j + 1] == ASCII.lf ? j + 2 : j + 1) : end
-                // The line break before the delimiter belongs to it.
-                var partEnd = q
-                if partEnd > start, buf[partEnd - 1] == ASCII.lf { partEnd -= 1 }
-                if partEnd > start, buf[partEnd - 1] == ASCII.cr { partEnd -= 1 }
-                if let cs = contentStart {
-                    ranges.append(cs..<max(cs, partEnd))
-                }
-                if isClose {
-                    closed = true
-                    contentStart = nil
-                    break
-                }
-                contentStart = lineEnd
-                pos = lineEnd
-            }
-        }
-        if !closed {
-            if let cs = contentStart {
-                defects.append(Defect(.missingFinalBoundary, at: end, part.mimeType))
-                ranges.append(cs..<end)
-            } else {
-                defects.append(Defect(.boundaryNotFound, at: start, part.mimeType))
-                return
-            }
-        }
-        for r in ranges {
-            if partCount >= options.maxParts {
-                defects.append(Defect(.partLimit, at: r.lowerBound))
-                part.opaque = part.children.isEmpty
-                break
-            }
-            part.children.append(parsePart(part.source, range: r, depth: part.depth + 1, defaultType: childType,
-                                            inheritedCharset: charset, isMessageRoot: false))
         }
     }
 }

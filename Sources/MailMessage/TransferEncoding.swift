@@ -72,7 +72,7 @@ public func decodeBase64(_ src: UnsafeBufferPointer<UInt8>, into sink: ByteSink)
                         o += 2
                     } else if n == 1 { stats.truncated = true }
                     acc = 0; n = 0
-                } else if !ASCII.isSpace(ch) {
+                } else if !Byte.isSpace(ch) {
                     stats.junkBytes += 1
                 }
                 continue
@@ -114,7 +114,7 @@ public func decodeQuotedPrintable(_ src: UnsafeBufferPointer<UInt8>, header: Boo
         let end = src.count
         while i < end {
             let c = src[i]
-            if c == ASCII.equals {
+            if c == Byte.equals {
                 if i + 2 < end {
                     let h = hex[Int(src[i + 1])], l = hex[Int(src[i + 2])]
                     if h != 0xFF && l != 0xFF {
@@ -127,17 +127,17 @@ public func decodeQuotedPrintable(_ src: UnsafeBufferPointer<UInt8>, header: Boo
                 }
                 // Soft line break: "=", optional white space, then a line end or the end.
                 var j = i + 1
-                while j < end, ASCII.isWSP(src[j]) { j += 1 }
+                while j < end, Byte.isWSP(src[j]) { j += 1 }
                 if j == end { i = j; continue }
-                if src[j] == ASCII.lf { i = j + 1; continue }
-                if src[j] == ASCII.cr {
-                    i = (j + 1 < end && src[j + 1] == ASCII.lf) ? j + 2 : j + 1
+                if src[j] == Byte.lf { i = j + 1; continue }
+                if src[j] == Byte.cr {
+                    i = (j + 1 < end && src[j + 1] == Byte.lf) ? j + 2 : j + 1
                     continue
                 }
                 stats.junkBytes += 1
                 out[o] = c
             } else if header && c == UInt8(ascii: "_") {
-                out[o] = ASCII.sp
+                out[o] = Byte.sp
             } else {
                 out[o] = c
             }
@@ -164,7 +164,7 @@ func decodeUULines(_ src: UnsafeBufferPointer<UInt8>) -> [UInt8] {
     while i < end {
         let lineEnd = src.nextLF(from: i, end: end)
         var e = lineEnd
-        if e > i, src[e - 1] == ASCII.cr { e -= 1 }
+        if e > i, src[e - 1] == Byte.cr { e -= 1 }
         if e > i {
             let n = Int((src[i] &- 32) & 63)
             var k = i + 1

@@ -54,7 +54,14 @@ struct Explanation {
     /// The same, for a person at a terminal.
     func text() -> String {
         let m = message
-        func fmt(_ b: Mailbox) -> String { b.name.map { "\($0) <\(b.address)>" } ?? b.address }
+        func fmt(_ b: Mailbox) -> String {
+            switch (b.name, b.address) {
+            case let (n?, a?): return "\(n) <\(a)>"
+            case let (nil, a?): return a
+            case let (n?, nil): return "\(n) (no address)"
+            default: return ""
+            }
+        }
         var s = ""
         s += "Subject:     \(m.subject ?? "(none)")\n"
         s += "From:        \(m.from.first.map(fmt) ?? "(none)")\n"

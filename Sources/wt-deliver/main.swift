@@ -94,7 +94,7 @@ struct Deliver: ParsableCommand {
 // Parse options ourselves so that no error escapes with ArgumentParser's own status (1).
 let status: Int32
 do {
-    let command = try Deliver.parseAsRoot() as! Deliver
+    let command = try Deliver.parse()
     status = command.runMapped()
 } catch {
     let code = Deliver.exitCode(for: error)

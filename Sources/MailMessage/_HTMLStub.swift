@@ -1,1 +1,0 @@
-public func htmlToText(_ html: String) -> String { html }
