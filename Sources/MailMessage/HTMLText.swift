@@ -464,6 +464,10 @@ private struct Scanner {
 
 // MARK: - Renderer
 
+/// Quote marks and list indentation stop growing past this depth, so hostile nesting
+/// (thousands of <blockquote>s, each later line re-prefixed) can't make the output quadratic.
+private let maxPrefixDepth = 32
+
 private struct Renderer {
     private enum Marker { case bullet, number(Int) }
     private struct List { var ordered: Bool; var next: Int }
@@ -592,7 +596,7 @@ private struct Renderer {
         } else if newlinesOwed > 0 {
             // Blank lines take only the quote marks shared with the text above, so a quote
             // that follows a paragraph starts after an empty line, not after ">".
-            let blankDepth = min(quoteDepth, quoteDepthOfLastText)
+            let blankDepth = min(quoteDepth, quoteDepthOfLastText, maxPrefixDepth)
             for _ in 1..<newlinesOwed {
                 out.append(ASCII.lf)
                 for level in 0..<blankDepth {
@@ -635,12 +639,13 @@ private struct Renderer {
     }
 
     private mutating func writeLinePrefix() {
-        for _ in 0..<quoteDepth {
+        for _ in 0..<min(quoteDepth, maxPrefixDepth) {
             out.append(ASCII.gt)
             out.append(ASCII.space)
         }
         // List item text lines up under the item's first character; the marker sits one level out.
-        let indent = marker != nil ? max(lists.count - 1, 0) : lists.count
+        let depth = min(lists.count, maxPrefixDepth)
+        let indent = marker != nil ? max(depth - 1, 0) : depth
         for _ in 0..<indent * 2 { out.append(ASCII.space) }
     }
 
@@ -733,8 +738,13 @@ private struct Renderer {
                 linkTextStart = nil
             }
         case .image:
+            // Alt text in brackets, so the reader sees an image stood there.
             if let alt = attributes.alt {
-                decodeAttribute(input, alt).withUnsafeBufferPointer { text($0, 0..<$0.count, entities: false) }
+                let decoded = decodeAttribute(input, alt)
+                if decoded.contains(where: { $0 > 32 }) {
+                    let shown = [UInt8(ascii: "[")] + decoded + [UInt8(ascii: "]")]
+                    shown.withUnsafeBufferPointer { text($0, 0..<$0.count, entities: false) }
+                }
             }
         case .lineBreak:
             lineBreak()

@@ -77,11 +77,13 @@ public final class MIMEPart {
     }
 
     /// The transfer-decoded body as bytes.
-    public func decodedBody() -> [UInt8] {
+    public func decodedBody() -> [UInt8] { decodedBodyWithStats().bytes }
+
+    func decodedBodyWithStats() -> (bytes: [UInt8], stats: DecodeStats) {
         var out: [UInt8] = []
-        out.reserveCapacity(transferEncoding == .base64 ? bodyRange.count * 3 / 4 : bodyRange.count)
-        decodeBody { out.append(contentsOf: $0) }
-        return out
+        out.reserveCapacity(transferEncoding == .base64 ? bodyRange.count * 3 / 4 + 3 : bodyRange.count)
+        let stats = decodeBody { out.append(contentsOf: $0) }
+        return (out, stats)
     }
 
     /// The body as text: transfer-decoded, read in its charset, line ends made "\n".

@@ -66,6 +66,52 @@ public final class Message {
     /// The parts a reader shows as the text and HTML bodies, and the rest as attachments.
     public private(set) lazy var structure: BodyStructure = BodyStructure(root: root)
 
+    /// Everything a ticket takes from the body, each part decoded once.
+    public func content() -> MessageContent {
+        var c = MessageContent()
+        func note(_ p: MIMEPart, _ stats: DecodeStats) {
+            if stats.junkBytes > 0 {
+                c.defects.append(Defect(p.transferEncoding == .base64 ? .base64Junk : .quotedPrintableJunk,
+                                        at: p.bodyRange.lowerBound, "\(stats.junkBytes) bytes"))
+            }
+            if stats.truncated { c.defects.append(Defect(.base64Truncated, at: p.bodyRange.lowerBound)) }
+        }
+        func text(_ p: MIMEPart) -> String {
+            let (bytes, stats) = p.decodedBodyWithStats()
+            note(p, stats)
+            let r = bytes.withUnsafeBufferPointer { Charset.decode($0, label: p.charset) }
+            if r.unknownLabel { c.defects.append(Defect(.unknownCharset, at: p.range.lowerBound, p.charset ?? "")) }
+            if r.invalidBytes > 0 {
+                c.defects.append(Defect(.invalidCharacters, at: p.bodyRange.lowerBound,
+                                        "\(r.invalidBytes) bytes not \(p.charset ?? "UTF-8")"))
+            }
+            return normalizeLineEnds(r.text)
+        }
+        let s = structure
+        if let h = s.html { c.bodyHTML = text(h) }
+        if let t = s.text {
+            c.bodyText = text(t)
+            c.bodySource = .plain
+        } else if let html = c.bodyHTML {
+            c.bodyText = htmlToText(html)
+            c.bodySource = .html
+        }
+        for p in s.attachments {
+            var hasher = SHA256()
+            var size = 0
+            let stats = p.decodeBody { chunk in
+                hasher.update(chunk)
+                size += chunk.count
+            }
+            note(p, stats)
+            let cid = p.headers.raw("content-id").flatMap { messageIDs($0).first }
+            c.attachments.append(AttachmentInfo(
+                filename: attachmentName(p), contentType: p.mimeType, size: size, sha256: SHA256.hex(hasher.finalize()),
+                inline: p.disposition?.value == "inline" || (p.disposition == nil && cid != nil), contentID: cid))
+        }
+        return c
+    }
+
     /// The ticket body: the text/plain body, else the HTML body as readable text.
     public func bodyText() -> String {
         if let p = structure.text { return p.text().text }
@@ -75,29 +121,17 @@ public final class Message {
 
     /// The HTML body as sent, or nil.
     public func bodyHTML() -> String? { structure.html?.text().text }
+}
 
-    /// Defects found while decoding the body parts and attachments (charsets, transfer encodings),
-    /// in addition to the structural `defects`.
-    public func contentDefects() -> [Defect] {
-        var out: [Defect] = []
-        for p in [structure.text, structure.html].compactMap({ $0 }) + structure.attachments {
-            let stats = p.decodeBody { _ in }
-            if stats.junkBytes > 0 {
-                out.append(Defect(p.transferEncoding == .base64 ? .base64Junk : .quotedPrintableJunk,
-                                  at: p.bodyRange.lowerBound, "\(stats.junkBytes) bytes"))
-            }
-            if stats.truncated { out.append(Defect(.base64Truncated, at: p.bodyRange.lowerBound)) }
-            if case .unknown(let name) = p.transferEncoding { _ = name }
-        }
-        for p in [structure.text, structure.html].compactMap({ $0 }) {
-            let t = p.text()
-            if t.unknownCharset { out.append(Defect(.unknownCharset, at: p.range.lowerBound, p.charset ?? "")) }
-            if t.invalidBytes > 0 {
-                out.append(Defect(.invalidCharacters, at: p.bodyRange.lowerBound, "\(t.invalidBytes) bytes not \(p.charset ?? "UTF-8")"))
-            }
-        }
-        return out
-    }
+/// What a ticket takes from a message body.
+public struct MessageContent: Sendable {
+    public enum BodySource: String, Sendable { case plain = "text/plain", html = "text/html", none }
+    public var bodyText = ""
+    public var bodySource = BodySource.none
+    public var bodyHTML: String? = nil
+    public var attachments: [AttachmentInfo] = []
+    /// Defects found while decoding (transfer encodings and charsets).
+    public var defects: [Defect] = []
 }
 
 /// Splits a message into text body, HTML body and attachments, as JMAP (RFC 8621, 4.1.4)
@@ -296,23 +330,6 @@ public struct AttachmentInfo: Sendable {
 }
 
 extension Message {
-    /// Each attachment with its decoded size and SHA-256, decoded once and not kept.
-    public func attachmentInfos() -> [AttachmentInfo] {
-        structure.attachments.map { p in
-            var hasher = SHA256()
-            var size = 0
-            p.decodeBody { chunk in
-                hasher.update(chunk)
-                size += chunk.count
-            }
-            let cid = p.headers.raw("content-id").flatMap { messageIDs($0).first }
-            return AttachmentInfo(filename: attachmentName(p), contentType: p.mimeType, size: size,
-                                  sha256: SHA256.hex(hasher.finalize()),
-                                  inline: p.disposition?.value == "inline" || (p.disposition == nil && cid != nil),
-                                  contentID: cid)
-        }
-    }
-
     /// The name a person sees for an attachment: its file name, or for an attached message
     /// its subject.
     func attachmentName(_ p: MIMEPart) -> String? {

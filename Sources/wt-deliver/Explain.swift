@@ -4,6 +4,13 @@ import MailMessage
 struct Explanation {
     let message: Message
     let size: Int
+    let content: MessageContent
+
+    init(message: Message, size: Int) {
+        self.message = message
+        self.size = size
+        content = message.content()
+    }
 
     func json() -> [UInt8] {
         let m = message
@@ -22,11 +29,11 @@ struct Explanation {
         w.arrayValue { w in for id in m.inReplyTo { w.string(id) } }
         w.key("references")
         w.arrayValue { w in for id in m.references { w.string(id) } }
-        w.field("body_text", m.bodyText())
-        w.field("body_html", m.bodyHTML())
+        w.field("body_text", content.bodyText)
+        w.field("body_html", content.bodyHTML)
         w.key("attachments")
         w.arrayValue { w in
-            for a in m.attachmentInfos() {
+            for a in content.attachments {
                 w.objectValue { w in
                     w.field("filename", a.filename)
                     w.field("content_type", a.contentType)
@@ -38,7 +45,7 @@ struct Explanation {
         }
         w.field("size", size)
         w.key("defects")
-        w.arrayValue { w in for d in m.defects + m.contentDefects() { w.string(d.description) } }
+        w.arrayValue { w in for d in m.defects + content.defects { w.string(d.description) } }
         w.endObject()
         w.out.append(10)
         return w.out
@@ -72,19 +79,19 @@ struct Explanation {
         s += "Message-ID:  \(m.messageID ?? "(none)")\n"
         if !m.inReplyTo.isEmpty { s += "In-Reply-To: \(m.inReplyTo.joined(separator: " "))\n" }
         s += "Size:        \(size) bytes\n"
-        let body = m.bodyText()
-        let source = m.structure.text != nil ? "text/plain" : (m.structure.html != nil ? "text/html, converted" : "none")
+        let body = content.bodyText
+        let source = content.bodySource == .html ? "text/html, converted" : content.bodySource.rawValue
         s += "\nBody (\(source), \(body.count) characters):\n"
         let lines = body.split(separator: "\n", omittingEmptySubsequences: false)
         for l in lines.prefix(20) { s += "  | \(l)\n" }
         if lines.count > 20 { s += "  | ... \(lines.count - 20) more lines\n" }
-        let atts = m.attachmentInfos()
+        let atts = content.attachments
         s += "\nAttachments: \(atts.isEmpty ? "none" : String(atts.count))\n"
         for (i, a) in atts.enumerated() {
             s += "  \(i + 1). \(a.filename ?? "(no name)")  \(a.contentType), \(a.size) bytes\(a.inline ? ", inline" : "")\n"
             s += "     sha256 \(a.sha256)\n"
         }
-        let defects = m.defects + m.contentDefects()
+        let defects = m.defects + content.defects
         s += "\nDefects: \(defects.isEmpty ? "none" : String(defects.count))\n"
         for d in defects { s += "  - \(d)\n" }
         return s

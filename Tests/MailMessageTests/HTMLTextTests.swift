@@ -52,6 +52,11 @@ struct HTMLTextTests {
         ("<ul><li>a</ol>b", "- a\nb"),
         ("</ul></blockquote></pre></table></a>text", "text"),
         (String(repeating: "<div>", count: 5_000) + "deep" + String(repeating: "</div>", count: 5_000), "deep"),
+        // Quote marks and list indentation stop at 32 levels.
+        (String(repeating: "<blockquote>", count: 1_000) + "a<br>b",
+         String(repeating: "> ", count: 32) + "a\n" + String(repeating: "> ", count: 32) + "b"),
+        (String(repeating: "<ul>", count: 1_000) + "<li>a<br>b",
+         String(repeating: "  ", count: 31) + "- a\n" + String(repeating: "  ", count: 32) + "b"),
         ("&" + String(repeating: "a", count: 5_000) + ";", "&" + String(repeating: "a", count: 5_000) + ";"),
         ("&#" + String(repeating: "9", count: 5_000) + ";", "\u{FFFD}"),
     ]
@@ -161,7 +166,7 @@ struct HTMLTextTests {
         ("See <a href=\"http://x.example\">this</a>, then", "See this <http://x.example>, then"),
         ("<a href=\"http://x.example\">click </a>here", "click <http://x.example> here"),
         ("<a href=\"http://evil.example\">https://bank.example</a>", "https://bank.example <http://evil.example>"),
-        ("<a href=\"http://x.example\"><img src=\"logo.png\" alt=\"Logo\"></a>", "Logo <http://x.example>"),
+        ("<a href=\"http://x.example\"><img src=\"logo.png\" alt=\"Logo\"></a>", "[Logo] <http://x.example>"),
         ("<a href=\"http://x.example\"><img src=\"spacer.gif\"></a>Text", "Text"),
         ("<a href=\"\n  http://x.example/a\nb  \">t</a>", "t <http://x.example/ab>"),
         ("<a href=\"http://x.example\">unclosed", "unclosed <http://x.example>"),
@@ -169,10 +174,10 @@ struct HTMLTextTests {
     ]
 
     static let imageCases: [(String, String)] = [
-        ("<img src=\"a.png\" alt=\"Company logo\">", "Company logo"),
+        ("<img src=\"a.png\" alt=\"Company logo\">", "[Company logo]"),
         ("<img src=\"a.png\" alt=\"\">", ""),
         ("<img src=\"a.png\">", ""),
-        ("Hi <img alt=\"&quot;smile&quot;\" src=x> there", "Hi \"smile\" there"),
+        ("Hi <img alt=\"&quot;smile&quot;\" src=x> there", "Hi [\"smile\"] there"),
         ("<IMG SRC=x ALT='  spaced   out  '>", "spaced out"),
     ]
 
