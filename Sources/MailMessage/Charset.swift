@@ -131,13 +131,20 @@ public enum Charset {
     /// windows-1252 as browsers read it (the five unassigned bytes map to C1 controls).
     static func decodeWindows1252(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         if isASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
-        var s = String()
-        s.unicodeScalars.reserveCapacity(bytes.count)
-        for b in bytes {
-            let v: UInt32 = (b >= 0x80 && b < 0xA0) ? cp1252High[Int(b - 0x80)] : UInt32(b)
-            s.unicodeScalars.append(Unicode.Scalar(v)!)
+        return String(unsafeUninitializedCapacity: bytes.count * 3) { out in
+            var o = 0
+            for b in bytes {
+                if b < 0x80 { out[o] = b; o += 1; continue }
+                let v: UInt32 = b < 0xA0 ? cp1252High[Int(b - 0x80)] : UInt32(b)
+                if v < 0x800 {
+                    out[o] = UInt8(0xC0 | v >> 6); out[o + 1] = UInt8(0x80 | v & 0x3F); o += 2
+                } else {
+                    out[o] = UInt8(0xE0 | v >> 12); out[o + 1] = UInt8(0x80 | (v >> 6) & 0x3F)
+                    out[o + 2] = UInt8(0x80 | v & 0x3F); o += 3
+                }
+            }
+            return o
         }
-        return s
     }
 }
 

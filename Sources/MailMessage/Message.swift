@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A parsed message: the MIME tree, the defects found on the way, and the views a helpdesk
 /// needs (who wrote it, about what, the body a ticket gets, the attachments).
 public final class Message {
@@ -18,9 +24,8 @@ public final class Message {
         var pre: [Defect] = []
         if buffer.count == 0 { pre.append(Defect(.emptyMessage, at: 0)) }
         normalizeBareCR(buffer, &pre)
-        if buffer.bytes.contains(0) {
-            let at = buffer.bytes.firstIndex(of: 0) ?? 0
-            pre.append(Defect(.nulByte, at: at))
+        if buffer.count > 0, let nul = memchr(buffer.base, 0, buffer.count) {
+            pre.append(Defect(.nulByte, at: buffer.base.distance(to: nul.assumingMemoryBound(to: UInt8.self))))
         }
         var builder = TreeBuilder(options: options)
         let root = builder.parseMessage(buffer, range: 0..<buffer.count, depth: 0, isRoot: true)
@@ -306,19 +311,14 @@ func messageIDs(_ raw: [UInt8]) -> [String] {
 
 /// Messages written with bare CR line ends (old Mac mail) are read as if they had LF.
 private func normalizeBareCR(_ buffer: ByteBuffer, _ defects: inout [Defect]) {
-    let b = buffer.bytes
-    let probe = min(b.count, 64 * 1024)
-    var cr = 0, lf = 0
-    for i in 0..<probe {
-        if b[i] == Byte.lf { lf += 1; break }
-        if b[i] == Byte.cr { cr += 1 }
-    }
-    guard lf == 0, cr > 0 else { return }
+    let n = buffer.count
+    guard n > 0 else { return }
+    let probe = min(n, 64 * 1024)
+    guard memchr(buffer.base, Int32(Byte.lf), probe) == nil, memchr(buffer.base, Int32(Byte.cr), probe) != nil else { return }
     defects.append(Defect(.bareCRLineEnds, at: 0))
     let p = buffer.base
-    for i in 0..<buffer.count where p[i] == Byte.cr && (i + 1 >= buffer.count || p[i + 1] != Byte.lf) { p[i] = Byte.lf }
+    for i in 0..<n where p[i] == Byte.cr && (i + 1 >= n || p[i + 1] != Byte.lf) { p[i] = Byte.lf }
 }
-
 /// What a ticket records of one attachment.
 public struct AttachmentInfo: Sendable {
     public var filename: String?

@@ -54,20 +54,23 @@ struct TreeBuilder {
     func nextDelimiter(_ buf: UnsafeBufferPointer<UInt8>, from: Int, limit: Int, stack: Stack) -> Delimiter? {
         guard !stack.isEmpty, let base = buf.baseAddress else { return nil }
         var pos = from
-        while pos < limit {
-            let q = pos
-            let lf = buf.nextLF(from: pos, end: limit)
-            pos = lf + 1
-            guard q + 2 < limit, buf[q] == Byte.dash, buf[q + 1] == Byte.dash else { continue }
+        // Jump from "-" to "-": base64 bodies have none, so a whole attachment is one memchr.
+        while pos + 2 < limit {
+            guard let hit = memchr(base + pos, Int32(Byte.dash), limit - pos) else { return nil }
+            let q = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            pos = q + 1
+            guard q + 2 < limit, buf[q + 1] == Byte.dash, q == from || buf[q - 1] == Byte.lf else { continue }
             var best = -1
-            for (level, needle) in stack.enumerated() where q + needle.count <= limit {
-                if best >= 0 && stack[best].count > needle.count { continue }
+            for level in stack.indices {
+                let needle = stack[level]
+                guard q + needle.count <= limit, best < 0 || stack[best].count <= needle.count else { continue }
                 let hit = needle.withUnsafeBufferPointer { memcmp(base + q, $0.baseAddress!, $0.count) == 0 }
                 if hit { best = level }
             }
             if best < 0 { continue }
             let k = q + stack[best].count
             let isClose = k + 1 < limit && buf[k] == Byte.dash && buf[k + 1] == Byte.dash
+            let lf = buf.nextLF(from: k, end: limit)
             return Delimiter(lineStart: q, lineEnd: min(lf + 1, limit), level: best, isClose: isClose)
         }
         return nil

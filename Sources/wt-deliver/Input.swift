@@ -60,20 +60,28 @@ struct MboxReader {
         pos = b.nextLine(pos, end)
         let start = pos
         var scan = pos
-        while scan < end, !isFromLine(b, scan, end) { scan = b.nextLine(scan, end) }
+        var quoted = false
+        while scan < end, !isFromLine(b, scan, end) {
+            if b[scan] == UInt8(ascii: ">") { quoted = true }
+            scan = b.nextLine(scan, end)
+        }
         var stop = scan
         // The blank line before the next "From " belongs to the mbox, not the message.
         if stop > start, b[stop - 1] == 10 { stop -= 1; if stop > start, b[stop - 1] == 13 { stop -= 1 } }
         pos = scan
         let msg = ByteBuffer(capacity: stop - start + 1)
+        let raw = UnsafeRawBufferPointer(b)
+        if !quoted {
+            msg.append(UnsafeRawBufferPointer(rebasing: raw[start..<stop]))
+            return msg
+        }
         var i = start
         while i < stop {
             let lineEnd = min(b.nextLine(i, stop), stop)
             var k = i
             while k < lineEnd, b[k] == UInt8(ascii: ">") { k += 1 }
-            let quotedFrom = k > i && isFromLine(b, k, lineEnd)
-            let s = quotedFrom ? i + 1 : i
-            msg.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(b)[s..<lineEnd]))
+            let s = (k > i && isFromLine(b, k, lineEnd)) ? i + 1 : i
+            msg.append(UnsafeRawBufferPointer(rebasing: raw[s..<lineEnd]))
             i = lineEnd
         }
         return msg
