@@ -20,9 +20,9 @@ let package = Package(
     ],
     targets: [
         // Pure: bytes in, message model out. No file, network or process I/O.
-        .target(name: "MailMessage", dependencies: ["CHash"], swiftSettings: settings),
-        // SHA-256 block function in C, to use the CPU's SHA instructions.
-        .target(name: "CHash", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "MailMessage", dependencies: ["CKernels"], swiftSettings: settings),
+        // Hot loops in C: SHA-256 with the CPU's SHA instructions, table-driven base64.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Pure: rule model and the matcher.
         .target(name: "Rules", swiftSettings: settings),
         .executableTarget(

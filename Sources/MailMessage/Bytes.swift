@@ -10,8 +10,11 @@ public final class ByteBuffer {
     public private(set) var base: UnsafeMutablePointer<UInt8>
     public private(set) var count: Int = 0
     public private(set) var capacity: Int
+    /// False for memory the buffer only borrows (a mapped mbox); it is then never grown or freed.
+    private let owned: Bool
 
     public init(capacity: Int = 64 * 1024) {
+        owned = true
         self.capacity = max(capacity, 16)
         guard let p = malloc(self.capacity) else { fatalError("out of memory") }
         base = p.assumingMemoryBound(to: UInt8.self)
@@ -22,11 +25,20 @@ public final class ByteBuffer {
         append(contentsOf: bytes)
     }
 
-    deinit { free(base) }
+    /// Borrows `count` writable bytes at `base`, which must outlive the buffer.
+    public init(borrowing base: UnsafeMutablePointer<UInt8>, count: Int) {
+        self.base = base
+        self.count = count
+        capacity = count
+        owned = false
+    }
+
+    deinit { if owned { free(base) } }
 
     public func reserve(_ extra: Int) {
         let need = count + extra
         if need <= capacity { return }
+        precondition(owned, "a borrowed buffer cannot grow")
         var newCap = capacity
         while newCap < need { newCap = newCap < (1 << 24) ? newCap * 2 : newCap + newCap / 2 }
         guard let p = realloc(base, newCap) else { fatalError("out of memory") }

@@ -1,7 +1,7 @@
-internal import CHash
+internal import CKernels
 
 /// SHA-256 (FIPS 180-4), streaming. Here so that attachment hashing needs no crypto
-/// dependency on the per-message path; the block function is C (CHash) for the CPU's SHA
+/// dependency on the per-message path; the block function is C (CKernels) for the CPU's SHA
 /// instructions.
 public struct SHA256 {
     private var h: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =

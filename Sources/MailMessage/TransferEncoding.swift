@@ -1,18 +1,10 @@
+internal import CKernels
+
 /// Content-Transfer-Encoding decoders. Each is tolerant: bytes that do not belong are skipped
 /// (and counted), never fatal, as real mail has junk in base64 and bare `=` in quoted-printable.
 
 /// A consumer of decoded bytes, fed in blocks.
 public typealias ByteSink = (UnsafeBufferPointer<UInt8>) -> Void
-
-private let b64Table: [UInt8] = {
-    var t = [UInt8](repeating: 0xFF, count: 256)
-    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-    for (i, c) in alphabet.enumerated() { t[Int(c)] = UInt8(i) }
-    // URL-safe alphabet too: some senders use it.
-    t[Int(UInt8(ascii: "-"))] = 62
-    t[Int(UInt8(ascii: "_"))] = 63
-    return t
-}()
 
 private let hexValue: [UInt8] = {
     var t = [UInt8](repeating: 0xFF, count: 256)
@@ -34,71 +26,21 @@ private let blockSize = 32 * 1024
 /// a `=` ends the current quantum so concatenated base64 runs still decode.
 @discardableResult
 public func decodeBase64(_ src: UnsafeBufferPointer<UInt8>, into sink: ByteSink) -> DecodeStats {
-    var stats = DecodeStats()
-    let out = UnsafeMutablePointer<UInt8>.allocate(capacity: blockSize + 4)
+    guard let base = src.baseAddress, src.count > 0 else { return DecodeStats() }
+    var st = wt_b64_state()
+    let inBlock = blockSize / 3 * 4
+    let out = UnsafeMutablePointer<UInt8>.allocate(capacity: inBlock / 4 * 3 + 8)
     defer { out.deallocate() }
-    var o = 0
-    var acc: UInt32 = 0
-    var n = 0
-    b64Table.withUnsafeBufferPointer { table in
-        var i = 0
-        let end = src.count
-        while i < end {
-            // Fast path: four valid characters in a row.
-            if n == 0, i + 4 <= end {
-                let a = table[Int(src[i])], b = table[Int(src[i + 1])]
-                let c = table[Int(src[i + 2])], d = table[Int(src[i + 3])]
-                if (a | b | c | d) & 0x80 == 0 {
-                    let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                    out[o] = UInt8(truncatingIfNeeded: v >> 16)
-                    out[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
-                    out[o + 2] = UInt8(truncatingIfNeeded: v)
-                    o += 3
-                    i += 4
-                    if o >= blockSize { sink(UnsafeBufferPointer(start: out, count: o)); o = 0 }
-                    continue
-                }
-            }
-            let ch = src[i]
-            i += 1
-            let v = table[Int(ch)]
-            if v & 0x80 != 0 {
-                if ch == UInt8(ascii: "=") {
-                    // Flush a partial quantum at padding.
-                    if n == 2 { out[o] = UInt8(truncatingIfNeeded: acc >> 4); o += 1 }
-                    else if n == 3 {
-                        out[o] = UInt8(truncatingIfNeeded: acc >> 10)
-                        out[o + 1] = UInt8(truncatingIfNeeded: acc >> 2)
-                        o += 2
-                    } else if n == 1 { stats.truncated = true }
-                    acc = 0; n = 0
-                } else if !Byte.isSpace(ch) {
-                    stats.junkBytes += 1
-                }
-                continue
-            }
-            acc = acc << 6 | UInt32(v)
-            n += 1
-            if n == 4 {
-                out[o] = UInt8(truncatingIfNeeded: acc >> 16)
-                out[o + 1] = UInt8(truncatingIfNeeded: acc >> 8)
-                out[o + 2] = UInt8(truncatingIfNeeded: acc)
-                o += 3
-                acc = 0; n = 0
-                if o >= blockSize { sink(UnsafeBufferPointer(start: out, count: o)); o = 0 }
-            }
-        }
+    var i = 0
+    while i < src.count {
+        let n = min(inBlock, src.count - i)
+        let o = wt_base64_decode(&st, base + i, n, out)
+        if o > 0 { sink(UnsafeBufferPointer(start: out, count: o)) }
+        i += n
     }
-    // Missing padding: decode what the partial quantum holds.
-    if n == 2 { out[o] = UInt8(truncatingIfNeeded: acc >> 4); o += 1; stats.truncated = true }
-    else if n == 3 {
-        out[o] = UInt8(truncatingIfNeeded: acc >> 10)
-        out[o + 1] = UInt8(truncatingIfNeeded: acc >> 2)
-        o += 2
-        stats.truncated = true
-    } else if n == 1 { stats.truncated = true }
+    let o = wt_base64_finish(&st, out)
     if o > 0 { sink(UnsafeBufferPointer(start: out, count: o)) }
-    return stats
+    return DecodeStats(junkBytes: Int(st.junk), truncated: st.truncated != 0)
 }
 
 /// Decodes quoted-printable. `=XX` becomes the byte, `=` before a line break joins lines, and

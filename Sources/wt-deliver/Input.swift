@@ -37,12 +37,30 @@ func readAll(fd: Int32, what: String) throws -> ByteBuffer {
 struct MboxReader {
     let data: ByteBuffer
     private var pos = 0
+    private let mapping: Mapping?
+
+    /// A private, copy-on-write mapping of the file, unmapped when the reader goes.
+    final class Mapping {
+        let base: UnsafeMutableRawPointer
+        let length: Int
+        init(base: UnsafeMutableRawPointer, length: Int) { self.base = base; self.length = length }
+        deinit { munmap(base, length) }
+    }
 
     init(path: String) throws {
         let fd = open(path, O_RDONLY)
         if fd < 0 { throw InputError.open(path, errno) }
         defer { close(fd) }
-        data = try readAll(fd: fd, what: path)
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0,
+           let p = mmap(nil, Int(st.st_size), PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0), p != MAP_FAILED {
+            madvise(p, Int(st.st_size), MADV_SEQUENTIAL)
+            mapping = Mapping(base: p, length: Int(st.st_size))
+            data = ByteBuffer(borrowing: p.assumingMemoryBound(to: UInt8.self), count: Int(st.st_size))
+        } else {
+            mapping = nil
+            data = try readAll(fd: fd, what: path)
+        }
     }
 
     var offset: Int { pos }
@@ -69,12 +87,12 @@ struct MboxReader {
         // The blank line before the next "From " belongs to the mbox, not the message.
         if stop > start, b[stop - 1] == 10 { stop -= 1; if stop > start, b[stop - 1] == 13 { stop -= 1 } }
         pos = scan
-        let msg = ByteBuffer(capacity: stop - start + 1)
         let raw = UnsafeRawBufferPointer(b)
         if !quoted {
-            msg.append(UnsafeRawBufferPointer(rebasing: raw[start..<stop]))
-            return msg
+            // Nothing to unquote: the message is read in place.
+            return ByteBuffer(borrowing: data.base + start, count: stop - start)
         }
+        let msg = ByteBuffer(capacity: stop - start + 1)
         var i = start
         while i < stop {
             let lineEnd = min(b.nextLine(i, stop), stop)

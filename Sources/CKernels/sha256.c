@@ -1,6 +1,6 @@
 // SHA-256 compression (FIPS 180-4): a portable version and one for x86 SHA extensions,
 // chosen once at run time. Attachments are hashed on every delivery, so this is hot.
-#include "chash.h"
+#include "ckernels.h"
 #include <string.h>
 
 static const uint32_t K[64] = {
