@@ -28,7 +28,7 @@ let package = Package(
         .executableTarget(
             name: "wt-deliver",
             dependencies: [
-                "MailMessage",
+                "MailMessage", "CKernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import MailMessage
+import CKernels
 
 enum InputError: Error, CustomStringConvertible {
     case read(String, Int32)
@@ -77,11 +78,17 @@ struct MboxReader {
         guard pos < end else { return nil }
         pos = b.nextLine(pos, end)
         let start = pos
-        var scan = pos
+        // The next "From " line, found with memmem rather than line by line.
+        var scan = end
+        "\nFrom ".utf8CString.withUnsafeBufferPointer { needle in
+            if start < end, let hit = wt_memmem(data.base + start - 1, end - start + 1, needle.baseAddress!, 6) {
+                scan = UnsafePointer(data.base).distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
+            }
+        }
+        // Lines quoted as ">From " need unquoting; without one, the bytes are used as they are.
         var quoted = false
-        while scan < end, !isFromLine(b, scan, end) {
-            if b[scan] == UInt8(ascii: ">") { quoted = true }
-            scan = b.nextLine(scan, end)
+        ">From ".utf8CString.withUnsafeBufferPointer { needle in
+            quoted = scan > start && wt_memmem(data.base + start, scan - start, needle.baseAddress!, 6) != nil
         }
         var stop = scan
         // The blank line before the next "From " belongs to the mbox, not the message.

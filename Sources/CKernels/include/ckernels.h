@@ -22,4 +22,8 @@ size_t wt_base64_decode(wt_b64_state *st, const uint8_t *src, size_t len, uint8_
 /// Flushes a partial quantum at the end of input into `dst` (room for 2 bytes).
 size_t wt_base64_finish(wt_b64_state *st, uint8_t *dst);
 
+
+
+/// memmem(3), which the C library declares only under _GNU_SOURCE.
+const void *wt_memmem(const void *haystack, size_t hlen, const void *needle, size_t nlen);
 #endif
