@@ -25,7 +25,6 @@ demo: build
 
 test: build
 	$(SWIFT) test --parallel
-	scripts/test-binaries.sh .build/release
 	@if [ -d $(SHARED)/corpus ]; then \
 	  python3 scripts/conformance-gate.py --bin .build/release/wt-deliver --shared $(SHARED); \
 	else echo "conformance: $(SHARED)/corpus not found, skipped"; fi

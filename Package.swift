@@ -12,28 +12,49 @@ let package = Package(
     name: "wt",
     products: [
         .executable(name: "wt-deliver", targets: ["wt-deliver"]),
+        .executable(name: "wt-admin", targets: ["wt-admin"]),
         .library(name: "MailMessage", targets: ["MailMessage"]),
         .library(name: "Rules", targets: ["Rules"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // Pure: bytes in, message model out. No file, network or process I/O.
         .target(name: "MailMessage", dependencies: ["CKernels"], swiftSettings: settings),
         // Hot loops in C: SHA-256 with the CPU's SHA instructions, table-driven base64.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // The ticket database; all SQL lives here.
+        .target(name: "TicketStore", dependencies: ["CSQLite"], swiftSettings: settings),
         // Pure: rule model and the matcher.
         .target(name: "Rules", swiftSettings: settings),
+        // What the command lines share: JSON output, progress, stdout/stderr writing.
+        .target(name: "CLIKit", swiftSettings: settings),
+        // Message -> rules -> one store transaction.
+        .target(name: "Delivery", dependencies: [
+            "MailMessage", "Rules", "TicketStore", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: settings),
         .executableTarget(
             name: "wt-deliver",
             dependencies: [
-                "MailMessage", "CKernels",
+                "MailMessage", "CKernels", "Delivery", "TicketStore", "CLIKit",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
         ),
-        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], swiftSettings: settings),
-        .testTarget(name: "RulesTests", dependencies: ["Rules"], swiftSettings: settings),
+        .executableTarget(
+            name: "wt-admin",
+            dependencies: [
+                "TicketStore", "CLIKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: settings
+        ),
+        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], exclude: ["Fixtures"], swiftSettings: settings),
+        // Runs the built executables, as the MTA and an administrator would.
+        .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-admin"], exclude: ["Fixtures"], swiftSettings: settings),
     ]
 )

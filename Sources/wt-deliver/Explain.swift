@@ -1,3 +1,4 @@
+import CLIKit
 import MailMessage
 
 /// The dry run: everything wt-deliver read from a message, for a person or a script.

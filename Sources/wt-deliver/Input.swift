@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLIKit
 import MailMessage
 import CKernels
 
@@ -128,36 +129,3 @@ extension UnsafeBufferPointer where Element == UInt8 {
     }
 }
 
-/// Progress on stderr, only when a person is watching it.
-struct Progress {
-    let enabled = isatty(2) == 1
-    private var last: timespec = timespec()
-
-    mutating func update(_ text: @autoclosure () -> String) {
-        guard enabled else { return }
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let ms = (now.tv_sec - last.tv_sec) * 1000 + (now.tv_nsec - last.tv_nsec) / 1_000_000
-        if ms < 200 { return }
-        last = now
-        writeErr("\r\u{1B}[K" + text())
-    }
-
-    func done() { if enabled { writeErr("\r\u{1B}[K") } }
-}
-
-func writeOut(_ bytes: [UInt8]) {
-    bytes.withUnsafeBufferPointer { p in
-        var off = 0
-        while off < p.count {
-            let n = write(1, p.baseAddress! + off, p.count - off)
-            if n <= 0 { if errno == EINTR { continue }; return }
-            off += n
-        }
-    }
-}
-
-func writeErr(_ s: String) {
-    var s = s
-    s.withUTF8 { p in _ = write(2, p.baseAddress, p.count) }
-}

@@ -2,12 +2,17 @@
 //
 // The MTA trusts us with one thing, the exit status: 0 only when the message is stored, 75
 // (EX_TEMPFAIL) for anything transient or unknown so that the MTA retries, and never a
-// bounce because a message could not be parsed. Every error is caught here and mapped.
+// bounce because a message could not be parsed. Every error is caught here and mapped;
+// only this file calls exit.
 #if canImport(Glibc)
 import Glibc
 #endif
 import ArgumentParser
+import Delivery
+import Logging
+import CLIKit
 import MailMessage
+import TicketStore
 
 enum Exit {
     static let ok: Int32 = 0
@@ -18,14 +23,36 @@ enum Exit {
     static let tempFail: Int32 = 75   // EX_TEMPFAIL
 }
 
+/// Where the database is when neither --db nor WT_DB says.
+let defaultDatabasePath = "/var/lib/wt/wt.db"
+
 struct Deliver: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wt-deliver",
         abstract: "Turn one e-mail message on standard input into a helpdesk ticket.",
         discussion: """
-            Exit status: 0 delivered; 75 temporary failure (the MTA retries); 64 bad options.
+            Postfix (pipe) and procmail start wt-deliver once per message. The database is --db, \
+            else $WT_DB, else \(defaultDatabasePath); it is created when missing.
+
+            Exit status: 0 delivered (or delivered before: nothing is added twice); 75 temporary \
+            failure, the MTA keeps the message and retries; 65 empty input; 64 bad options.
             --explain reads the message and prints what wt-deliver sees, changing nothing.
             """)
+
+    @Option(name: .long, help: "The ticket database (default: $WT_DB, else \(defaultDatabasePath)).")
+    var db: String?
+
+    @Option(name: [.customShort("f"), .long], help: "Envelope sender (Postfix ${sender}); empty for bounces.")
+    var sender: String?
+
+    @Option(name: .long, help: "Envelope recipient (Postfix ${recipient}).")
+    var recipient: String?
+
+    @Option(name: .long, help: "Give up with status 75 after this many seconds.")
+    var deadline: Int = 120
+
+    @Flag(name: .long, help: "Also write the log line to standard error.")
+    var verbose = false
 
     @Flag(name: .long, help: "Print what the message is read as, and change nothing.")
     var explain = false
@@ -36,9 +63,19 @@ struct Deliver: ParsableCommand {
     @Option(name: .long, help: "With --explain: read every message of this mbox file instead of stdin.")
     var mbox: String?
 
+    @Argument(help: "Envelope recipients, as Postfix passes them after --.")
+    var recipients: [String] = []
+
     func validate() throws {
         if mbox != nil && !explain { throw ValidationError("--mbox needs --explain") }
         if json && !explain { throw ValidationError("--json needs --explain") }
+        if deadline < 1 || deadline > 3600 { throw ValidationError("--deadline must be between 1 and 3600 seconds") }
+    }
+
+    var databasePath: String {
+        if let db { return db }
+        if let env = getenv("WT_DB"), env.pointee != 0 { return String(cString: env) }
+        return defaultDatabasePath
     }
 
     func runMapped() -> Int32 {
@@ -47,14 +84,58 @@ struct Deliver: ParsableCommand {
                 if let mbox { return try explainMbox(mbox) }
                 return try explainStdin()
             }
-            writeErr("wt-deliver: delivery to a ticket store is not built yet; use --explain\n")
-            return Exit.tempFail
+            return try deliver()
         } catch let e as InputError {
             writeErr("wt-deliver: \(e)\n")
             if case .open = e { return Exit.noInput }
             return explain ? Exit.ioErr : Exit.tempFail
         } catch {
             writeErr("wt-deliver: \(error)\n")
+            return Exit.tempFail
+        }
+    }
+
+    private func deliver() throws -> Int32 {
+        let started = monotonicMilliseconds()
+        Deadline.arm(seconds: deadline)
+        var logger = Logger(label: "wt-deliver") { _ in SyslogHandler(identifier: "wt-deliver", toStderr: verbose) }
+        logger.logLevel = .info
+        let raw: ByteBuffer
+        do {
+            raw = try readAll(fd: 0, what: "standard input")
+        } catch {
+            logger.error("cannot read the message, will be retried: \(error)")
+            return Exit.tempFail
+        }
+        if raw.count == 0 {
+            logger.error("empty message on standard input: nothing to deliver")
+            writeErr("wt-deliver: empty message on standard input: nothing to deliver\n")
+            return Exit.dataErr
+        }
+        let envelopeRecipient = recipient ?? recipients.first
+        do {
+            // Wait for the lock up to shortly before our own deadline.
+            let budget = Int64(deadline) * 1000 - (monotonicMilliseconds() - started) - 2000
+            let store = try SQLiteStore(path: databasePath, options: .init(busyTimeoutMilliseconds: Int32(clamping: max(budget, 100))))
+            let deliverer = Deliverer(store: store, logger: logger)
+            let envelope = Envelope(sender: sender, recipient: envelopeRecipient, receivedAt: Int64(time(nil)))
+            let report = try deliverer.deliver(raw, envelope: envelope)
+            let ms = monotonicMilliseconds() - started
+            logger.info("delivered", metadata: [
+                "ticket": "\(report.outcome.ticketNumber.map(String.init) ?? "-")",
+                "action": "\(report.outcome.action.rawValue)",
+                "size": "\(report.size)",
+                "ms": "\(ms)",
+                "message-id": "\(report.messageID.map { "<\($0)>" } ?? "-")",
+            ])
+            return Exit.ok
+        } catch let e as StoreError {
+            logger.error("not delivered, will be retried: \(e)", metadata: ["size": "\(raw.count)"])
+            writeErr("wt-deliver: not delivered, will be retried: \(e)\n")
+            return Exit.tempFail
+        } catch {
+            logger.error("not delivered, will be retried: \(error)", metadata: ["size": "\(raw.count)"])
+            writeErr("wt-deliver: not delivered, will be retried: \(error)\n")
             return Exit.tempFail
         }
     }
@@ -89,6 +170,32 @@ struct Deliver: ParsableCommand {
         progress.done()
         return Exit.ok
     }
+}
+
+/// Our own deadline and SIGTERM: exit 75 at once. SQLite's journal makes that safe at any
+/// instant (an interrupted transaction is rolled back when the database is next opened), and
+/// a commit that did land is absorbed by the delivery key when the MTA retries.
+enum Deadline {
+    static func arm(seconds: Int) {
+        let handler: @convention(c) (Int32) -> Void = { _ in
+            let text = "wt-deliver: stopped (deadline or signal), not delivered, will be retried\n"
+            text.withCString { _ = write(2, $0, strlen($0)) }
+            _exit(75)
+        }
+        signal(SIGTERM, handler)
+        signal(SIGALRM, handler)
+        signal(SIGHUP, handler)
+        signal(SIGINT, handler)
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGXFSZ, SIG_IGN)
+        alarm(UInt32(seconds))
+    }
+}
+
+func monotonicMilliseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }
 
 // Parse options ourselves so that no error escapes with ArgumentParser's own status (1).

@@ -1,22 +1,22 @@
 /// A minimal JSON writer: the explain output is a flat object of strings, numbers and lists,
 /// and writing it by hand keeps Foundation off the delivery path.
-struct JSONWriter {
-    var out: [UInt8] = []
+public struct JSONWriter {
+    public var out: [UInt8] = []
     private var needComma: [Bool] = [false]
 
-    init(capacity: Int = 4096) { out.reserveCapacity(capacity) }
+    public init(capacity: Int = 4096) { out.reserveCapacity(capacity) }
 
     private mutating func separate() {
         if needComma[needComma.count - 1] { out.append(UInt8(ascii: ",")) }
         needComma[needComma.count - 1] = true
     }
 
-    mutating func beginObject() { out.append(UInt8(ascii: "{")); needComma.append(false) }
-    mutating func endObject() { out.append(UInt8(ascii: "}")); needComma.removeLast() }
-    mutating func beginArray() { out.append(UInt8(ascii: "[")); needComma.append(false) }
-    mutating func endArray() { out.append(UInt8(ascii: "]")); needComma.removeLast() }
+    public mutating func beginObject() { out.append(UInt8(ascii: "{")); needComma.append(false) }
+    public mutating func endObject() { out.append(UInt8(ascii: "}")); needComma.removeLast() }
+    public mutating func beginArray() { out.append(UInt8(ascii: "[")); needComma.append(false) }
+    public mutating func endArray() { out.append(UInt8(ascii: "]")); needComma.removeLast() }
 
-    mutating func key(_ k: String) {
+    public mutating func key(_ k: String) {
         separate()
         writeString(k)
         out.append(UInt8(ascii: ":"))
@@ -35,19 +35,19 @@ struct JSONWriter {
         }
     }
 
-    mutating func objectValue(_ body: (inout JSONWriter) -> Void) { valuePrefix(); beginObject(); body(&self); endObject() }
-    mutating func arrayValue(_ body: (inout JSONWriter) -> Void) { valuePrefix(); beginArray(); body(&self); endArray() }
-    mutating func string(_ s: String?) {
+    public mutating func objectValue(_ body: (inout JSONWriter) -> Void) { valuePrefix(); beginObject(); body(&self); endObject() }
+    public mutating func arrayValue(_ body: (inout JSONWriter) -> Void) { valuePrefix(); beginArray(); body(&self); endArray() }
+    public mutating func string(_ s: String?) {
         valuePrefix()
         if let s { writeString(s) } else { out += Array("null".utf8) }
     }
-    mutating func int(_ v: Int) { valuePrefix(); out += Array(String(v).utf8) }
-    mutating func bool(_ v: Bool) { valuePrefix(); out += Array((v ? "true" : "false").utf8) }
-    mutating func null() { valuePrefix(); out += Array("null".utf8) }
+    public mutating func int(_ v: Int) { valuePrefix(); out += Array(String(v).utf8) }
+    public mutating func bool(_ v: Bool) { valuePrefix(); out += Array((v ? "true" : "false").utf8) }
+    public mutating func null() { valuePrefix(); out += Array("null".utf8) }
 
-    mutating func field(_ k: String, _ s: String?) { key(k); string(s) }
-    mutating func field(_ k: String, _ v: Int) { key(k); int(v) }
-    mutating func field(_ k: String, _ v: Bool) { key(k); bool(v) }
+    public mutating func field(_ k: String, _ s: String?) { key(k); string(s) }
+    public mutating func field(_ k: String, _ v: Int) { key(k); int(v) }
+    public mutating func field(_ k: String, _ v: Bool) { key(k); bool(v) }
 
     private static let hex = Array("0123456789abcdef".utf8)
 

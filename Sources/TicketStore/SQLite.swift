@@ -1,0 +1,247 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CSQLite
+
+/// An error from the database, with SQLite's extended result code.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public let code: Int32
+    public let message: String
+    public let context: String
+
+    public init(code: Int32, message: String, context: String) {
+        self.code = code
+        self.message = message
+        self.context = context
+    }
+
+    /// The primary result code (the low byte of the extended code).
+    public var primaryCode: Int32 { code & 0xFF }
+
+    /// Whether trying again later can succeed. Classified by primary code, because a full
+    /// disk can come back as an I/O error and a locked database as busy or locked.
+    public var isTransient: Bool {
+        switch primaryCode {
+        case SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_READONLY,
+             SQLITE_NOMEM, SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_PROTOCOL, SQLITE_INTERRUPT, SQLITE_PERM,
+             SQLITE_AUTH, SQLITE_NOLFS, SQLITE_ABORT:
+            return true
+        default:
+            return false
+        }
+    }
+
+    public var description: String {
+        let name = String(cString: sqlite3_errstr(code))
+        return context.isEmpty ? "\(message) (\(name), code \(code))" : "\(context): \(message) (\(name), code \(code))"
+    }
+
+    static func misuse(_ message: String) -> StoreError { StoreError(code: SQLITE_MISUSE, message: message, context: "") }
+}
+
+/// A value to bind or read.
+public enum SQLValue: Sendable, Equatable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case blob([UInt8])
+}
+
+/// One SQLite connection. Not Sendable: a delivery is one process, one thread.
+final class Connection {
+    let db: OpaquePointer
+    let path: String
+
+    struct OpenOptions {
+        var readOnly = false
+        var create = true
+        var busyTimeoutMilliseconds: Int32 = 30_000
+    }
+
+    init(path: String, options: OpenOptions) throws {
+        var handle: OpaquePointer?
+        var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+        flags |= options.readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | (options.create ? SQLITE_OPEN_CREATE : 0))
+        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        guard rc == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            // Close the half-opened handle before throwing.
+            if let handle { sqlite3_close_v2(handle) }
+            throw StoreError(code: rc, message: message, context: "opening \(path)")
+        }
+        db = handle
+        self.path = path
+        sqlite3_extended_result_codes(db, 1)
+        sqlite3_busy_timeout(db, options.busyTimeoutMilliseconds)
+    }
+
+    deinit { sqlite3_close_v2(db) }
+
+    func error(_ rc: Int32, _ context: String) -> StoreError {
+        StoreError(code: sqlite3_extended_errcode(db) != 0 ? sqlite3_extended_errcode(db) : rc,
+                   message: String(cString: sqlite3_errmsg(db)), context: context)
+    }
+
+    func execute(_ sql: String) throws {
+        var err: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(db, sql, nil, nil, &err)
+        if rc != SQLITE_OK {
+            let message = err.map { String(cString: $0) } ?? ""
+            sqlite3_free(err)
+            throw StoreError(code: sqlite3_extended_errcode(db), message: message, context: String(sql.prefix(60)))
+        }
+    }
+
+    func prepare(_ sql: String) throws -> Statement { try Statement(self, sql) }
+
+    /// Runs `sql` with `values` and returns every row.
+    @discardableResult
+    func query(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
+        let s = try prepare(sql)
+        try s.bind(values)
+        var rows: [[SQLValue]] = []
+        while try s.step() { rows.append(s.row()) }
+        return rows
+    }
+
+    func scalar(_ sql: String, _ values: [SQLValue] = []) throws -> SQLValue? {
+        try query(sql, values).first?.first
+    }
+
+    var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(db) }
+    var changes: Int { Int(sqlite3_changes(db)) }
+
+    /// Runs `body` in a transaction (BEGIN IMMEDIATE takes the write lock up front, so a writer
+    /// never fails half-way for a lock). Rolls back on any error; the first error wins.
+    func transaction<T>(immediate: Bool = true, _ body: () throws -> T) throws -> T {
+        try execute(immediate ? "BEGIN IMMEDIATE" : "BEGIN")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            if sqlite3_get_autocommit(db) == 0 { _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil) }
+            throw error
+        }
+    }
+
+    /// A pragma's value as text, retried while another process holds the lock (switching
+    /// journal mode can fail with BUSY even with a busy timeout).
+    func pragma(_ text: String, retryUntil deadline: Int64) throws -> String? {
+        while true {
+            do {
+                if case .text(let s)? = try scalar("PRAGMA \(text)") { return s }
+                return nil
+            } catch let e as StoreError where e.primaryCode == SQLITE_BUSY || e.primaryCode == SQLITE_LOCKED {
+                if monotonicMilliseconds() >= deadline { throw e }
+                usleep(5_000 + UInt32.random(in: 0..<10_000))
+            }
+        }
+    }
+}
+
+/// A prepared statement, finalized when released.
+final class Statement {
+    let stmt: OpaquePointer
+    unowned let connection: Connection
+    let sql: String
+
+    init(_ connection: Connection, _ sql: String) throws {
+        var s: OpaquePointer?
+        let rc = sqlite3_prepare_v2(connection.db, sql, -1, &s, nil)
+        guard rc == SQLITE_OK, let s else { throw connection.error(rc, "preparing \(sql.prefix(60))") }
+        stmt = s
+        self.connection = connection
+        self.sql = sql
+    }
+
+    deinit { sqlite3_finalize(stmt) }
+
+    func bind(_ values: [SQLValue]) throws {
+        sqlite3_reset(stmt)
+        sqlite3_clear_bindings(stmt)
+        for (i, v) in values.enumerated() { try bind(v, at: Int32(i + 1)) }
+    }
+
+    func bind(_ v: SQLValue, at i: Int32) throws {
+        let rc: Int32
+        switch v {
+        case .null: rc = sqlite3_bind_null(stmt, i)
+        case .int(let x): rc = sqlite3_bind_int64(stmt, i, x)
+        case .double(let x): rc = sqlite3_bind_double(stmt, i, x)
+        case .text(let s):
+            var s = s
+            rc = s.withUTF8 { u in
+                u.withMemoryRebound(to: CChar.self) { c in
+                    // An empty string still needs a non-null pointer, or SQLite binds NULL.
+                    c.baseAddress.map { wt_sqlite3_bind_text(stmt, i, $0, Int32(c.count)) } ?? wt_sqlite3_bind_text(stmt, i, "", 0)
+                }
+            }
+        case .blob(let b):
+            rc = b.withUnsafeBytes { wt_sqlite3_bind_blob(stmt, i, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32($0.count)) }
+        }
+        if rc != SQLITE_OK { throw connection.error(rc, "binding \(sql.prefix(60))") }
+    }
+
+    /// Binds bytes without copying; they must stay valid until the statement is stepped.
+    func bindNoCopy(_ p: UnsafeRawBufferPointer, at i: Int32) throws {
+        let rc = wt_sqlite3_bind_blob_static(stmt, i, p.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int64(p.count))
+        if rc != SQLITE_OK { throw connection.error(rc, "binding \(sql.prefix(60))") }
+    }
+
+    /// Steps once: true when a row is ready, false when done.
+    func step() throws -> Bool {
+        let rc = sqlite3_step(stmt)
+        switch rc {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default: throw connection.error(rc, "running \(sql.prefix(60))")
+        }
+    }
+
+    /// Binds, runs to completion, and resets.
+    func run(_ values: [SQLValue]) throws {
+        try bind(values)
+        while try step() {}
+        sqlite3_reset(stmt)
+    }
+
+    func row() -> [SQLValue] {
+        (0..<sqlite3_column_count(stmt)).map { column($0) }
+    }
+
+    func column(_ i: Int32) -> SQLValue {
+        switch sqlite3_column_type(stmt, i) {
+        case SQLITE_INTEGER: return .int(sqlite3_column_int64(stmt, i))
+        case SQLITE_FLOAT: return .double(sqlite3_column_double(stmt, i))
+        case SQLITE_TEXT:
+            let n = Int(sqlite3_column_bytes(stmt, i))
+            guard let p = sqlite3_column_text(stmt, i) else { return .text("") }
+            return .text(String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self))
+        case SQLITE_BLOB:
+            let n = Int(sqlite3_column_bytes(stmt, i))
+            guard let p = sqlite3_column_blob(stmt, i) else { return .blob([]) }
+            return .blob(Array(UnsafeRawBufferPointer(start: p, count: n)))
+        default: return .null
+        }
+    }
+}
+
+func monotonicMilliseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+extension SQLValue {
+    var int: Int64? { if case .int(let v) = self { return v }; return nil }
+    var text: String? {
+        switch self {
+        case .text(let s): return s
+        case .int(let v): return String(v)
+        default: return nil
+        }
+    }
+    var blob: [UInt8]? { if case .blob(let b) = self { return b }; if case .text(let s) = self { return Array(s.utf8) }; return nil }
+}

@@ -1,0 +1,278 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CSQLite
+
+/// The ticket store in one SQLite file: WAL journal, synchronous=FULL, writes in BEGIN
+/// IMMEDIATE transactions.
+public final class SQLiteStore: TicketStore {
+    let connection: Connection
+    public let path: String
+
+    public struct Options: Sendable {
+        /// How long to wait for another writer before giving up (transient failure).
+        public var busyTimeoutMilliseconds: Int32 = 30_000
+        public var readOnly = false
+        /// Create the file and schema when missing.
+        public var create = true
+
+        public init(busyTimeoutMilliseconds: Int32 = 30_000, readOnly: Bool = false, create: Bool = true) {
+            self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
+            self.readOnly = readOnly
+            self.create = create
+        }
+    }
+
+    public init(path: String, options: Options = Options()) throws {
+        self.path = path
+        connection = try Connection(path: path, options: .init(readOnly: options.readOnly, create: options.create,
+                                                               busyTimeoutMilliseconds: options.busyTimeoutMilliseconds))
+        if options.readOnly { return }
+        let deadline = monotonicMilliseconds() + Int64(options.busyTimeoutMilliseconds)
+        // WAL once per file; racing processes may see BUSY while another switches it.
+        if try connection.pragma("journal_mode", retryUntil: deadline)?.lowercased() != "wal" {
+            let mode = try connection.pragma("journal_mode=WAL", retryUntil: deadline)
+            if mode?.lowercased() != "wal" {
+                throw StoreError(code: SQLITE_CANTOPEN, message: "cannot switch to WAL (journal mode \(mode ?? "?"))", context: path)
+            }
+        }
+        try connection.execute("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON")
+        try migrate()
+    }
+
+    /// The schema version this build writes.
+    public static var schemaVersion: Int { Schema.migrations.count }
+
+    private func migrate() throws {
+        if try connection.scalar("PRAGMA user_version")?.int == Int64(Schema.migrations.count) { return }
+        try connection.transaction {
+            let current = Int(try connection.scalar("PRAGMA user_version")?.int ?? 0)
+            if current > Schema.migrations.count {
+                throw StoreError(code: SQLITE_CANTOPEN, message: "database schema \(current) is newer than this wt (\(Schema.migrations.count))", context: path)
+            }
+            for (i, m) in Schema.migrations.enumerated() where i >= current {
+                try connection.execute(m.sql)
+            }
+            if current == 0 {
+                let ins = try connection.prepare("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)")
+                for (k, v) in Schema.defaultSettings { try ins.run([.text(k), .text(v)]) }
+            }
+            try connection.execute("PRAGMA user_version = \(Schema.migrations.count)")
+        }
+    }
+
+    // MARK: Reading the configuration
+
+    public func configuration() throws -> Configuration {
+        var settings: [String: String] = [:]
+        for r in try connection.query("SELECT key, value FROM settings") { settings[r[0].text ?? ""] = r[1].text ?? "" }
+        let types = try connection.query("""
+            SELECT t.id, t.name, u.name, t.notify_emails FROM ticket_types t LEFT JOIN users u ON u.id = t.technician_id ORDER BY t.id
+            """).map {
+            Configuration.TicketType(id: $0[0].int ?? 0, name: $0[1].text ?? "", technician: $0[2].text, notifyEmails: $0[3].text ?? "")
+        }
+        let rules = try connection.query("""
+            SELECT r.id, r.name, r.text_to_match, t.name, r.priority, r.priority_order, r.enabled
+            FROM rules r JOIN ticket_types t ON t.id = r.ticket_type_id ORDER BY r.priority_order, r.created_at, r.id
+            """).map {
+            Configuration.RuleRow(id: $0[0].int ?? 0, name: $0[1].text ?? "", textToMatch: $0[2].text ?? "", ticketType: $0[3].text ?? "",
+                                  priority: $0[4].text ?? "", order: Int($0[5].int ?? 0), enabled: ($0[6].int ?? 0) != 0)
+        }
+        return Configuration(settings: settings, ticketTypes: types, rules: rules)
+    }
+
+    // MARK: Delivery
+
+    public func deliver(key: String, raw: UnsafeRawBufferPointer, rawSHA256: String, envelope: Envelope,
+                        plan makePlan: (Configuration) throws -> TicketPlan) throws -> DeliveryOutcome {
+        let c = connection
+        return try c.transaction {
+            if let existing = try c.query("SELECT ticket_id FROM deliveries WHERE key = ?", [.text(key)]).first {
+                return DeliveryOutcome(action: .duplicate, ticketNumber: existing[0].int)
+            }
+            let config = try configuration()
+            let plan = try makePlan(config)
+            let now = envelope.receivedAt
+
+            let insRaw = try c.prepare("INSERT INTO raw_messages (received_at, sender, recipient, size, sha256, data) VALUES (?, ?, ?, ?, ?, ?)")
+            try insRaw.bind([.int(now), envelope.sender.map(SQLValue.text) ?? .null, envelope.recipient.map(SQLValue.text) ?? .null,
+                             .int(Int64(raw.count)), .text(rawSHA256)])
+            try insRaw.bindNoCopy(raw, at: 6)
+            while try insRaw.step() {}
+            let rawID = c.lastInsertRowID
+
+            let requester = try resolveRequester(address: plan.requesterAddress, name: plan.requesterName,
+                                                 create: config.flag("create_unknown_users"), now: now)
+            let type = config.ticketTypes.first { $0.name.lowercased() == plan.ticketType.lowercased() }
+                ?? config.ticketTypes.first { $0.name.lowercased() == (config.setting("default_ticket_type") ?? "").lowercased() }
+            let technicianID = try type.flatMap { t in
+                try c.scalar("SELECT technician_id FROM ticket_types WHERE id = ?", [.int(t.id)])?.int
+            }
+            try c.prepare("""
+                INSERT INTO tickets (subject, body, requester_id, technician_id, ticket_type_id, priority, status, message_id, flagged, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, 'Open', ?, ?, ?, ?)
+                """).run([.text(plan.subject), .text(plan.body), requester.map(SQLValue.int) ?? .null, technicianID.map(SQLValue.int) ?? .null,
+                          type.map { SQLValue.int($0.id) } ?? .null, .text(plan.priority), plan.messageID.map(SQLValue.text) ?? .null,
+                          .int(plan.flagged ? 1 : 0), .int(now), .int(now)])
+            let ticketID = c.lastInsertRowID
+            try c.prepare("""
+                INSERT INTO ticket_events (ticket_id, kind, author_id, raw_message_id, message_id, subject, body, detail, created_at)
+                VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?)
+                """).run([.int(ticketID), requester.map(SQLValue.int) ?? .null, .int(rawID), plan.messageID.map(SQLValue.text) ?? .null,
+                          .text(plan.subject), .text(plan.body), .text(plan.detail), .int(now)])
+            let eventID = c.lastInsertRowID
+
+            if !plan.attachments.isEmpty {
+                let hasBlob = try c.prepare("SELECT 1 FROM blobs WHERE sha256 = ?")
+                let insBlob = try c.prepare("INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?)")
+                let insAtt = try c.prepare("""
+                    INSERT INTO attachments (ticket_id, event_id, sha256, filename, content_type, size, inline, content_id)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                for a in plan.attachments {
+                    try hasBlob.bind([.text(a.sha256)])
+                    if !(try hasBlob.step()) {
+                        let bytes = a.data()
+                        try insBlob.bind([.text(a.sha256), .int(Int64(bytes.count))])
+                        // The bytes must stay alive while stepping: step inside the same scope.
+                        try bytes.withUnsafeBytes { p in
+                            try insBlob.bindNoCopy(p, at: 3)
+                            while try insBlob.step() {}
+                        }
+                    }
+                    try insAtt.run([.int(ticketID), .int(eventID), .text(a.sha256), .text(sanitizeFilename(a.filename)), .text(a.contentType),
+                                    .int(Int64(a.size)), .int(a.inline ? 1 : 0), a.contentID.map(SQLValue.text) ?? .null])
+                }
+            }
+            if plan.notify {
+                try c.prepare("INSERT INTO outbox (ticket_id, event_id, kind, created_at) VALUES (?, ?, 'ticket_created', ?)")
+                    .run([.int(ticketID), .int(eventID), .int(now)])
+            }
+            try c.prepare("INSERT INTO deliveries (key, raw_message_id, ticket_id, action, delivered_at) VALUES (?, ?, ?, 'created', ?)")
+                .run([.text(key), .int(rawID), .int(ticketID), .int(now)])
+            return DeliveryOutcome(action: .created, ticketNumber: ticketID)
+        }
+    }
+
+    /// The user whose address list holds `address` (any case); else a new end user, if allowed.
+    private func resolveRequester(address: String?, name: String?, create: Bool, now: Int64) throws -> Int64? {
+        guard let address, !address.isEmpty else { return nil }
+        if let id = try connection.scalar("SELECT user_id FROM user_addresses WHERE address = ?", [.text(address)])?.int { return id }
+        guard create else { return nil }
+        let display = (name?.isEmpty == false ? name! : address)
+        try connection.prepare("INSERT INTO users (name, role, emails, created_at) VALUES (?, 'end_user', ?, ?)")
+            .run([.text(display), .text(address), .int(now)])
+        let id = connection.lastInsertRowID
+        try connection.prepare("INSERT INTO user_addresses (address, user_id) VALUES (?, ?)").run([.text(address), .int(id)])
+        return id
+    }
+
+    // MARK: Reading tickets
+
+    private static let summarySQL = """
+        SELECT t.id, t.subject, r.name, tech.name, tt.name, t.priority, t.status, t.flagged, t.created_at, t.updated_at, t.body,
+               (SELECT address FROM user_addresses a WHERE a.user_id = r.id ORDER BY rowid LIMIT 1)
+        FROM tickets t
+        LEFT JOIN users r ON r.id = t.requester_id
+        LEFT JOIN users tech ON tech.id = t.technician_id
+        LEFT JOIN ticket_types tt ON tt.id = t.ticket_type_id
+        """
+
+    private func summary(_ r: [SQLValue]) -> TicketSummary {
+        TicketSummary(number: r[0].int ?? 0, subject: r[1].text ?? "", requester: r[2].text, technician: r[3].text, ticketType: r[4].text,
+                      priority: r[5].text ?? "", status: r[6].text ?? "", flagged: (r[7].int ?? 0) != 0,
+                      createdAt: r[8].int ?? 0, updatedAt: r[9].int ?? 0)
+    }
+
+    public func tickets(limit: Int, offset: Int) throws -> [TicketSummary] {
+        try connection.query(Self.summarySQL + " ORDER BY t.id DESC LIMIT ? OFFSET ?", [.int(Int64(limit)), .int(Int64(offset))]).map(summary)
+    }
+
+    public func ticket(number: Int64) throws -> TicketDetail? {
+        guard let r = try connection.query(Self.summarySQL + " WHERE t.id = ?", [.int(number)]).first else { return nil }
+        let events = try connection.query("""
+            SELECT e.id, e.kind, u.name, e.message_id, e.subject, e.body, e.detail, e.raw_message_id, e.created_at
+            FROM ticket_events e LEFT JOIN users u ON u.id = e.author_id WHERE e.ticket_id = ? ORDER BY e.id
+            """, [.int(number)]).map {
+            TicketDetail.Event(id: $0[0].int ?? 0, kind: $0[1].text ?? "", author: $0[2].text, messageID: $0[3].text, subject: $0[4].text,
+                               body: $0[5].text, detail: $0[6].text ?? "", rawMessageID: $0[7].int, createdAt: $0[8].int ?? 0)
+        }
+        let attachments = try connection.query("""
+            SELECT id, event_id, filename, content_type, size, sha256, inline FROM attachments WHERE ticket_id = ? ORDER BY id
+            """, [.int(number)]).map(attachmentRow)
+        return TicketDetail(summary: summary(r), body: r[10].text ?? "", requesterAddress: r[11].text, events: events, attachments: attachments)
+    }
+
+    private func attachmentRow(_ r: [SQLValue]) -> TicketDetail.AttachmentRow {
+        TicketDetail.AttachmentRow(id: r[0].int ?? 0, eventID: r[1].int ?? 0, filename: r[2].text ?? "", contentType: r[3].text ?? "",
+                                   size: r[4].int ?? 0, sha256: r[5].text ?? "", inline: (r[6].int ?? 0) != 0)
+    }
+
+    public func attachment(id: Int64) throws -> (TicketDetail.AttachmentRow, [UInt8])? {
+        guard let r = try connection.query("""
+            SELECT a.id, a.event_id, a.filename, a.content_type, a.size, a.sha256, a.inline, b.data
+            FROM attachments a JOIN blobs b ON b.sha256 = a.sha256 WHERE a.id = ?
+            """, [.int(id)]).first else { return nil }
+        return (attachmentRow(r), r[7].blob ?? [])
+    }
+
+    public func rawMessage(id: Int64) throws -> [UInt8]? {
+        try connection.scalar("SELECT data FROM raw_messages WHERE id = ?", [.int(id)])?.blob
+    }
+
+    public func integrityCheck() throws -> String {
+        try connection.query("PRAGMA integrity_check").compactMap { $0.first?.text }.joined(separator: "\n")
+    }
+
+    public func count(_ what: CountedThing) throws -> Int {
+        Int(try connection.scalar("SELECT count(*) FROM \(what.rawValue)")?.int ?? 0)
+    }
+}
+
+/// A display name that can never become a path: no "/", "\", "..", NUL or control characters,
+/// at most 255 bytes of UTF-8.
+public func sanitizeFilename(_ name: String) -> String {
+    var scalars = String.UnicodeScalarView()
+    for s in name.unicodeScalars {
+        switch s.value {
+        case 0..<0x20, 0x7F, 0x80..<0xA0, 0x2028, 0x2029: continue
+        case 0x2F, 0x5C: scalars.append("_")   // "/" and "\"
+        default: scalars.append(s)
+        }
+    }
+    var out = String(scalars).trimmingSpaces
+    while out.contains("..") { out = out.replacingAll("..", with: ".") }
+    if out.hasPrefix(".") { out = "_" + out.dropFirst() }
+    if out.isEmpty { out = "attachment" }
+    if out.utf8.count > 255 {
+        // Cut on a character boundary, keeping the extension where there is one.
+        let ext = out.lastIndex(of: ".").map { String(out[$0...]) }.flatMap { $0.utf8.count <= 16 ? $0 : nil } ?? ""
+        var stem = ""
+        for ch in out.dropLast(ext.count) {
+            if stem.utf8.count + String(ch).utf8.count + ext.utf8.count > 255 { break }
+            stem.append(ch)
+        }
+        out = stem + ext
+    }
+    return out
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first?.isWhitespace == true { s.removeFirst() }
+        while s.last?.isWhitespace == true { s.removeLast() }
+        return String(s)
+    }
+
+    func replacingAll(_ a: String, with b: String) -> String {
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.firstRange(of: a) {
+            out += rest[..<r.lowerBound]
+            out += b
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}

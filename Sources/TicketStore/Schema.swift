@@ -1,0 +1,141 @@
+/// Versioned migrations, applied in order inside one BEGIN IMMEDIATE transaction, so that
+/// any number of processes may open a new database at once and exactly one creates it.
+enum Schema {
+    static let migrations: [(name: String, sql: String)] = [
+        ("1 tickets", """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('technician', 'end_user')),
+            emails TEXT NOT NULL DEFAULT '',
+            created_at INTEGER NOT NULL
+        );
+        -- One row per address of a user (Web Tracks separates them with semicolons).
+        CREATE TABLE user_addresses (
+            address TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE
+        );
+        CREATE TABLE ticket_types (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            technician_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+            notify_emails TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE rules (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            text_to_match TEXT NOT NULL,
+            ticket_type_id INTEGER NOT NULL REFERENCES ticket_types(id),
+            priority TEXT NOT NULL,
+            priority_order INTEGER NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        -- Every message as received: nothing is lost, and a ticket can be parsed again.
+        CREATE TABLE raw_messages (
+            id INTEGER PRIMARY KEY,
+            received_at INTEGER NOT NULL,
+            sender TEXT,
+            recipient TEXT,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            data BLOB NOT NULL
+        );
+        CREATE TABLE tickets (
+            id INTEGER PRIMARY KEY,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            requester_id INTEGER REFERENCES users(id),
+            technician_id INTEGER REFERENCES users(id),
+            ticket_type_id INTEGER REFERENCES ticket_types(id),
+            priority TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'Open',
+            message_id TEXT,
+            flagged INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX tickets_message_id ON tickets(message_id);
+        CREATE TABLE ticket_events (
+            id INTEGER PRIMARY KEY,
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+            kind TEXT NOT NULL,
+            author_id INTEGER REFERENCES users(id),
+            raw_message_id INTEGER REFERENCES raw_messages(id),
+            message_id TEXT,
+            subject TEXT,
+            body TEXT,
+            detail TEXT NOT NULL DEFAULT '',
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX ticket_events_ticket ON ticket_events(ticket_id);
+        CREATE INDEX ticket_events_message_id ON ticket_events(message_id);
+        -- Attachment bytes, stored once per SHA-256.
+        CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, data BLOB NOT NULL);
+        CREATE TABLE attachments (
+            id INTEGER PRIMARY KEY,
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+            event_id INTEGER NOT NULL REFERENCES ticket_events(id),
+            sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+            filename TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            inline INTEGER NOT NULL DEFAULT 0,
+            content_id TEXT
+        );
+        CREATE INDEX attachments_ticket ON attachments(ticket_id);
+        -- Exactly once: a hash of the raw message and the recipient, written with the ticket.
+        CREATE TABLE deliveries (
+            key TEXT PRIMARY KEY,
+            raw_message_id INTEGER NOT NULL REFERENCES raw_messages(id),
+            ticket_id INTEGER REFERENCES tickets(id),
+            action TEXT NOT NULL,
+            delivered_at INTEGER NOT NULL
+        );
+        -- Ticket events waiting for the notifier.
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+            event_id INTEGER NOT NULL REFERENCES ticket_events(id),
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at INTEGER NOT NULL
+        );
+        CREATE INDEX outbox_pending ON outbox(state, next_attempt_at);
+        INSERT INTO ticket_types (name) VALUES ('General');
+        """),
+    ]
+
+    /// Settings every database starts with: the Web Tracks e-mail settings and ours.
+    static let defaultSettings: [(String, String)] = [
+        ("from_email", "servicedesk@localhost"),
+        ("display_name", "Service Desk"),
+        ("smtp_server", ""),
+        ("smtp_port", "587"),
+        ("smtp_requires_auth", "false"),
+        ("smtp_user", ""),
+        ("smtp_password", ""),
+        ("email_technician_on_create", "true"),
+        ("email_technician_on_update", "true"),
+        ("email_end_user_on_create", "true"),
+        ("email_end_user_on_update", "true"),
+        ("self_notify", "false"),
+        ("html_email", "false"),
+        ("email_subject", "Service Desk Ticket"),
+        ("new_ticket_prebody", "A new ticket has been created."),
+        ("update_ticket_prebody", "A ticket has been updated."),
+        ("email_fields", "number;subject;status;priority;ticket_type;technician;requester;body"),
+        ("linkback_position", "Bottom"),
+        ("pop_host", ""),
+        ("pop_user", ""),
+        ("pop_password", ""),
+        ("root_url", ""),
+        ("default_ticket_type", "General"),
+        ("default_priority", "Medium"),
+        ("create_unknown_users", "true"),
+    ]
+}

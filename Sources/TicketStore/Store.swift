@@ -1,0 +1,169 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+internal import CSQLite
+
+/// What the rules and the delivery need to know of the configuration, read inside the
+/// delivery's transaction.
+public struct Configuration: Sendable {
+    public struct TicketType: Sendable, Equatable {
+        public var id: Int64
+        public var name: String
+        public var technician: String?
+        public var notifyEmails: String
+    }
+
+    public struct RuleRow: Sendable, Equatable {
+        public var id: Int64
+        public var name: String
+        public var textToMatch: String
+        public var ticketType: String
+        public var priority: String
+        public var order: Int
+        public var enabled: Bool
+    }
+
+    public var settings: [String: String]
+    public var ticketTypes: [TicketType]
+    public var rules: [RuleRow]
+
+    public func setting(_ key: String) -> String? { settings[key] }
+    public func flag(_ key: String) -> Bool {
+        switch settings[key]?.lowercased() { case "true", "yes", "1", "on": return true; default: return false }
+    }
+}
+
+/// A ticket to create, decided before any write.
+public struct TicketPlan {
+    public struct Attachment {
+        public var filename: String
+        public var contentType: String
+        public var size: Int
+        public var sha256: String
+        public var inline: Bool
+        public var contentID: String?
+        /// Produces the bytes; called only when the store does not hold them yet.
+        public var data: () -> [UInt8]
+
+        public init(filename: String, contentType: String, size: Int, sha256: String, inline: Bool,
+                    contentID: String?, data: @escaping () -> [UInt8]) {
+            self.filename = filename
+            self.contentType = contentType
+            self.size = size
+            self.sha256 = sha256
+            self.inline = inline
+            self.contentID = contentID
+            self.data = data
+        }
+    }
+
+    public var subject: String
+    public var body: String
+    public var requesterAddress: String?
+    public var requesterName: String?
+    public var ticketType: String
+    public var priority: String
+    public var messageID: String?
+    /// Defects or a fallback that a technician should look at.
+    public var flagged: Bool
+    public var detail: String
+    public var attachments: [Attachment]
+    public var notify: Bool
+
+    public init(subject: String, body: String, requesterAddress: String?, requesterName: String?, ticketType: String,
+                priority: String, messageID: String?, flagged: Bool, detail: String, attachments: [Attachment], notify: Bool) {
+        self.subject = subject
+        self.body = body
+        self.requesterAddress = requesterAddress
+        self.requesterName = requesterName
+        self.ticketType = ticketType
+        self.priority = priority
+        self.messageID = messageID
+        self.flagged = flagged
+        self.detail = detail
+        self.attachments = attachments
+        self.notify = notify
+    }
+}
+
+/// One message as received.
+public struct Envelope: Sendable {
+    public var sender: String?
+    public var recipient: String?
+    public var receivedAt: Int64
+
+    public init(sender: String?, recipient: String?, receivedAt: Int64) {
+        self.sender = sender
+        self.recipient = recipient
+        self.receivedAt = receivedAt
+    }
+}
+
+public struct DeliveryOutcome: Sendable, Equatable {
+    public enum Action: String, Sendable { case created, duplicate }
+    public var action: Action
+    public var ticketNumber: Int64?
+}
+
+public struct TicketSummary: Sendable {
+    public var number: Int64
+    public var subject: String
+    public var requester: String?
+    public var technician: String?
+    public var ticketType: String?
+    public var priority: String
+    public var status: String
+    public var flagged: Bool
+    public var createdAt: Int64
+    public var updatedAt: Int64
+}
+
+public struct TicketDetail: Sendable {
+    public struct Event: Sendable {
+        public var id: Int64
+        public var kind: String
+        public var author: String?
+        public var messageID: String?
+        public var subject: String?
+        public var body: String?
+        public var detail: String
+        public var rawMessageID: Int64?
+        public var createdAt: Int64
+    }
+
+    public struct AttachmentRow: Sendable {
+        public var id: Int64
+        public var eventID: Int64
+        public var filename: String
+        public var contentType: String
+        public var size: Int64
+        public var sha256: String
+        public var inline: Bool
+    }
+
+    public var summary: TicketSummary
+    public var body: String
+    public var requesterAddress: String?
+    public var events: [Event]
+    public var attachments: [AttachmentRow]
+}
+
+/// The ticket database. SQL lives behind this protocol, so that a shared PostgreSQL store
+/// for sites with several MX hosts can stand beside the SQLite one.
+public protocol TicketStore: AnyObject {
+    /// Delivers one message exactly once: if `key` was delivered before, nothing is written.
+    /// Otherwise the raw message, the ticket `plan` decides, its attachments, the history
+    /// event and the notifier's queue entry are written in one transaction.
+    func deliver(key: String, raw: UnsafeRawBufferPointer, rawSHA256: String, envelope: Envelope,
+                 plan: (Configuration) throws -> TicketPlan) throws -> DeliveryOutcome
+    func configuration() throws -> Configuration
+    func tickets(limit: Int, offset: Int) throws -> [TicketSummary]
+    func ticket(number: Int64) throws -> TicketDetail?
+    /// An attachment's metadata and bytes.
+    func attachment(id: Int64) throws -> (TicketDetail.AttachmentRow, [UInt8])?
+    func rawMessage(id: Int64) throws -> [UInt8]?
+    func integrityCheck() throws -> String
+    func count(_ what: CountedThing) throws -> Int
+}
+
+public enum CountedThing: String, Sendable { case tickets, deliveries, rawMessages = "raw_messages", outbox, users, attachments }

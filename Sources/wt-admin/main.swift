@@ -1,0 +1,268 @@
+// wt-admin: set up and inspect the ticket database. People and scripts use it (every
+// listing has --json); the MTA never does, so it uses ordinary exit statuses.
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CLIKit
+import TicketStore
+
+let defaultDatabasePath = "/var/lib/wt/wt.db"
+
+struct DatabaseOption: ParsableArguments {
+    @Option(name: .long, help: "The ticket database (default: $WT_DB, else \(defaultDatabasePath)).")
+    var db: String?
+
+    var path: String {
+        if let db { return db }
+        if let env = getenv("WT_DB"), env.pointee != 0 { return String(cString: env) }
+        return defaultDatabasePath
+    }
+
+    /// Opens an existing database; a missing file is an error here (only init creates one).
+    func open() throws -> SQLiteStore {
+        if access(path, F_OK) != 0 {
+            throw AdminError("no database at \(path) (create it with: wt-admin init --db \(path))")
+        }
+        return try SQLiteStore(path: path, options: .init(busyTimeoutMilliseconds: 10_000, create: false))
+    }
+}
+
+struct AdminError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+@main
+struct Admin: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wt-admin",
+        abstract: "Set up and inspect the wt ticket database.",
+        subcommands: [Init.self, Tickets.self, TicketCommand.self, AttachmentCommand.self])
+
+    /// Runs a subcommand body, turning errors into a clear message and status 1.
+    static func guarded(_ body: () throws -> Void) throws {
+        do { try body() } catch let e as AdminError {
+            writeErr("wt-admin: \(e)\n")
+            throw ExitCode(1)
+        } catch let e as StoreError {
+            writeErr("wt-admin: \(e)\n")
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create the database (or bring its schema up to date).")
+    @OptionGroup var database: DatabaseOption
+
+    func run() throws {
+        try Admin.guarded {
+            let existed = access(database.path, F_OK) == 0
+            let store = try SQLiteStore(path: database.path)
+            print(existed ? "\(store.path): schema \(SQLiteStore.schemaVersion), up to date" : "\(store.path): created (schema \(SQLiteStore.schemaVersion))")
+        }
+    }
+}
+
+func formatTime(_ t: Int64) -> String {
+    var tt = time_t(t)
+    var tmv = tm()
+    gmtime_r(&tt, &tmv)
+    var buf = [CChar](repeating: 0, count: 32)
+    strftime(&buf, buf.count, "%Y-%m-%d %H:%M:%SZ", &tmv)
+    return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+func pad(_ s: String, _ n: Int) -> String {
+    let c = s.count
+    if c >= n { return String(s.prefix(n)) }
+    return s + String(repeating: " ", count: n - c)
+}
+
+struct Tickets: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List tickets.", subcommands: [List.self], defaultSubcommand: List.self)
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tickets, newest first.")
+        @OptionGroup var database: DatabaseOption
+        @Option(help: "At most this many tickets.") var limit = 50
+        @Option(help: "Skip this many of the newest first.") var offset = 0
+        @Flag(help: "One JSON object per ticket, one per line.") var json = false
+
+        func run() throws {
+            try Admin.guarded {
+                let rows = try database.open().tickets(limit: limit, offset: offset)
+                if json {
+                    var out: [UInt8] = []
+                    for t in rows {
+                        var w = JSONWriter()
+                        w.beginObject()
+                        ticketFields(&w, t)
+                        w.endObject()
+                        out += w.out + [10]
+                    }
+                    writeOut(out)
+                    return
+                }
+                if rows.isEmpty { print("no tickets"); return }
+                print("\(pad("#", 6)) \(pad("created", 20)) \(pad("status", 8)) \(pad("priority", 8)) \(pad("type", 12)) \(pad("requester", 20)) subject")
+                for t in rows {
+                    print("\(pad(String(t.number), 6)) \(pad(formatTime(t.createdAt), 20)) \(pad(t.status, 8)) \(pad(t.priority, 8)) \(pad(t.ticketType ?? "-", 12)) \(pad(t.requester ?? "-", 20)) \(t.flagged ? "[!] " : "")\(t.subject)")
+                }
+            }
+        }
+    }
+}
+
+func ticketFields(_ w: inout JSONWriter, _ t: TicketSummary) {
+    w.field("number", Int(t.number))
+    w.field("subject", t.subject)
+    w.field("status", t.status)
+    w.field("priority", t.priority)
+    w.field("ticket_type", t.ticketType)
+    w.field("requester", t.requester)
+    w.field("technician", t.technician)
+    w.field("flagged", t.flagged)
+    w.field("created_at", formatTime(t.createdAt))
+    w.field("updated_at", formatTime(t.updatedAt))
+}
+
+struct TicketCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ticket", abstract: "Show one ticket.", subcommands: [Show.self, Raw.self])
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A ticket with its history and attachments.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "Ticket number.") var number: Int64
+        @Flag(help: "Print one JSON object.") var json = false
+
+        func run() throws {
+            try Admin.guarded {
+                guard let t = try database.open().ticket(number: number) else { throw AdminError("no ticket \(number)") }
+                if json {
+                    var w = JSONWriter()
+                    w.beginObject()
+                    ticketFields(&w, t.summary)
+                    w.field("requester_address", t.requesterAddress)
+                    w.field("body", t.body)
+                    w.key("events")
+                    w.arrayValue { w in
+                        for e in t.events {
+                            w.objectValue { w in
+                                w.field("id", Int(e.id))
+                                w.field("kind", e.kind)
+                                w.field("author", e.author)
+                                w.field("message_id", e.messageID)
+                                w.field("subject", e.subject)
+                                w.field("detail", e.detail)
+                                w.key("raw_message_id")
+                                if let r = e.rawMessageID { w.int(Int(r)) } else { w.null() }
+                                w.field("created_at", formatTime(e.createdAt))
+                            }
+                        }
+                    }
+                    w.key("attachments")
+                    w.arrayValue { w in
+                        for a in t.attachments {
+                            w.objectValue { w in
+                                w.field("id", Int(a.id))
+                                w.field("event_id", Int(a.eventID))
+                                w.field("filename", a.filename)
+                                w.field("content_type", a.contentType)
+                                w.field("size", Int(a.size))
+                                w.field("sha256", a.sha256)
+                                w.field("inline", a.inline)
+                            }
+                        }
+                    }
+                    w.endObject()
+                    writeOut(w.out + [10])
+                    return
+                }
+                let s = t.summary
+                print("Ticket #\(s.number): \(s.subject)\(s.flagged ? "   [flagged: see the history]" : "")")
+                print("Status \(s.status), priority \(s.priority), type \(s.ticketType ?? "-"), technician \(s.technician ?? "-")")
+                print("Requester \(s.requester ?? "-")\(t.requesterAddress.map { " <\($0)>" } ?? ""), created \(formatTime(s.createdAt))")
+                print("")
+                print(t.body)
+                print("")
+                print("History:")
+                for e in t.events {
+                    print("  \(formatTime(e.createdAt))  \(e.kind)\(e.author.map { " by \($0)" } ?? "")\(e.messageID.map { "  <\($0)>" } ?? "")")
+                    for line in e.detail.split(separator: "\n") { print("      \(line)") }
+                }
+                if !t.attachments.isEmpty {
+                    print("Attachments (save one with: wt-admin attachment save ID):")
+                    for a in t.attachments {
+                        print("  \(pad(String(a.id), 5)) \(a.filename)  \(a.contentType), \(a.size) bytes\(a.inline ? ", inline" : "")")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Raw: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the message a ticket was created from, as received.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "Ticket number.") var number: Int64
+
+        func run() throws {
+            try Admin.guarded {
+                let store = try database.open()
+                guard let t = try store.ticket(number: number) else { throw AdminError("no ticket \(number)") }
+                guard let id = t.events.first(where: { $0.rawMessageID != nil })?.rawMessageID,
+                      let bytes = try store.rawMessage(id: id) else { throw AdminError("ticket \(number) has no stored message") }
+                writeOut(bytes)
+            }
+        }
+    }
+}
+
+struct AttachmentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "attachment", abstract: "Attachments.", subcommands: [Save.self])
+
+    struct Save: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write an attachment to a file (its stored name, or --output).")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "Attachment id (see: wt-admin ticket show N).") var id: Int64
+        @Option(name: [.short, .long], help: "File to write, or - for standard output (default: the attachment's name, in the current folder).")
+        var output: String?
+        @Flag(help: "Replace an existing file.") var force = false
+        @Flag(help: "Print what was written as JSON.") var json = false
+
+        func run() throws {
+            try Admin.guarded {
+                guard let (a, bytes) = try database.open().attachment(id: id) else { throw AdminError("no attachment \(id)") }
+                let target = output ?? a.filename
+                if target == "-" { writeOut(bytes); return }
+                let flags = O_WRONLY | O_CREAT | (force ? O_TRUNC : O_EXCL)
+                let fd = open(target, flags, 0o644)
+                if fd < 0 {
+                    let why = String(cString: strerror(errno))
+                    throw AdminError(errno == EEXIST ? "\(target) exists (use --force to replace it)" : "cannot write \(target): \(why)")
+                }
+                defer { close(fd) }
+                var off = 0
+                while off < bytes.count {
+                    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
+                    if n < 0 { if errno == EINTR { continue }; throw AdminError("cannot write \(target): \(String(cString: strerror(errno)))") }
+                    off += n
+                }
+                if fsync(fd) != 0 { throw AdminError("cannot write \(target): \(String(cString: strerror(errno)))") }
+                if json {
+                    var w = JSONWriter()
+                    w.beginObject()
+                    w.field("id", Int(a.id))
+                    w.field("path", target)
+                    w.field("size", bytes.count)
+                    w.field("sha256", a.sha256)
+                    w.endObject()
+                    writeOut(w.out + [10])
+                } else {
+                    print("wrote \(target) (\(bytes.count) bytes)")
+                }
+            }
+        }
+    }
+}

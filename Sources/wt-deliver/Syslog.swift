@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLIKit
+import Logging
+
+/// Log lines to syslog (facility mail), and to stderr for a person who asked with --verbose.
+/// Message content never goes to the log: only ids, sizes and outcomes.
+struct SyslogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .info
+    let toStderr: Bool
+
+    init(identifier: String, toStderr: Bool) {
+        self.toStderr = toStderr
+        SyslogHandler.open(identifier)
+    }
+
+    nonisolated(unsafe) private static var opened = false
+    nonisolated(unsafe) private static var ident: UnsafeMutablePointer<CChar>? = nil
+
+    private static func open(_ identifier: String) {
+        if opened { return }
+        opened = true
+        ident = strdup(identifier)  // openlog keeps the pointer
+        openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL)
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        var all = metadata
+        if let extra { all.merge(extra) { $1 } }
+        var text = message.description
+        if !all.isEmpty {
+            text += " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        }
+        let priority: Int32
+        switch level {
+        case .trace, .debug: priority = LOG_DEBUG
+        case .info, .notice: priority = LOG_INFO
+        case .warning: priority = LOG_WARNING
+        case .error: priority = LOG_ERR
+        case .critical: priority = LOG_CRIT
+        }
+        text.withCString { c in withVaList([c]) { vsyslog(priority, "%s", $0) } }
+        // "wt-deliver: " first, so no line can start with an SMTP status code.
+        if toStderr { writeErr("wt-deliver: \(text)\n") }
+    }
+}
