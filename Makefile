@@ -19,12 +19,30 @@ deps:
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS)
 
+DEMO_DB = .build/demo/wt.db
+
 demo: build
-	@echo "== wt-deliver --explain < examples/messages/welcome.eml"
+	@rm -rf .build/demo && mkdir -p .build/demo
+	@echo "== wt-admin init --db $(DEMO_DB)"
+	@.build/release/wt-admin init --db $(DEMO_DB)
+	@echo
+	@echo "== wt-deliver --explain < examples/messages/welcome.eml   (a dry run: what wt-deliver reads)"
 	@.build/release/wt-deliver --explain < examples/messages/welcome.eml
+	@echo "== wt-deliver --db $(DEMO_DB) -f ana.ruiz@example.org -- helpdesk@example.com < examples/messages/welcome.eml"
+	@.build/release/wt-deliver --db $(DEMO_DB) -f ana.ruiz@example.org -- helpdesk@example.com < examples/messages/welcome.eml; \
+	  echo "exit status $$? (0: stored)"
+	@echo
+	@echo "== wt-admin tickets list --db $(DEMO_DB)"
+	@.build/release/wt-admin tickets list --db $(DEMO_DB)
+	@echo
+	@echo "== wt-admin ticket show 1 --db $(DEMO_DB)"
+	@.build/release/wt-admin ticket show 1 --db $(DEMO_DB)
 
 test: build
 	$(SWIFT) test --parallel
+	rm -f integration/out/figures.txt
+	cd integration && python3 -m pytest -q -p no:cacheprovider .
+	@cat integration/out/figures.txt 2>/dev/null || true
 	@if [ -d $(SHARED)/corpus ]; then \
 	  python3 scripts/conformance-gate.py --bin .build/release/wt-deliver --shared $(SHARED); \
 	else echo "conformance: $(SHARED)/corpus not found, skipped"; fi
