@@ -229,20 +229,22 @@ public final class SQLiteStore: TicketStore {
     }
 }
 
-/// A display name that can never become a path: no "/", "\", "..", NUL or control characters,
-/// at most 255 bytes of UTF-8.
+/// A display name that can never become a path: the last component of any path in it, no
+/// NUL or control characters, no leading dot, no "..", at most 255 bytes of UTF-8.
 public func sanitizeFilename(_ name: String) -> String {
+    // "C:\TEMP\x.png" and "../../etc/passwd" name the files "x.png" and "passwd".
+    let last = name.split(omittingEmptySubsequences: true) { $0 == "/" || $0 == "\\" }.last.map(String.init) ?? ""
     var scalars = String.UnicodeScalarView()
-    for s in name.unicodeScalars {
+    for s in last.unicodeScalars {
         switch s.value {
         case 0..<0x20, 0x7F, 0x80..<0xA0, 0x2028, 0x2029: continue
-        case 0x2F, 0x5C: scalars.append("_")   // "/" and "\"
         default: scalars.append(s)
         }
     }
     var out = String(scalars).trimmingSpaces
     while out.contains("..") { out = out.replacingAll("..", with: ".") }
-    if out.hasPrefix(".") { out = "_" + out.dropFirst() }
+    while out.hasPrefix(".") { out.removeFirst() }
+    out = out.trimmingSpaces
     if out.isEmpty { out = "attachment" }
     if out.utf8.count > 255 {
         // Cut on a character boundary, keeping the extension where there is one.

@@ -65,7 +65,7 @@ import Testing
         let objects = try lines.map { try #require(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
         #expect(objects.map { $0["subject"] as? String } == ["one", "two", "dréi"])
         // mboxrd quoting is undone: ">From the start" was "From the start" in the message.
-        #expect(objects[0]["body_text"] as? String == "first\nFrom the start")
+        #expect(objects[0]["body_text"] as? String == "first\nFrom the start\n")
         #expect(r.stderr.isEmpty, "no progress output when stderr is not a terminal")
     }
 
