@@ -26,7 +26,7 @@ public func parseAddressList(_ raw: [UInt8], fallbackCharset: String? = nil, lim
         defer { words.removeAll(); angle = nil; comments.removeAll() }
         if result.count >= limit { truncated = true; return }
         if let a = angle {
-            var addr = a.filter { !Byte.isSpace($0) }
+            var addr = withoutSpaceOutsideQuotes(a)
             // Obsolete route "@a,@b:user@host".
             if addr.first == UInt8(ascii: "@"), let colon = addr.lastIndex(of: Byte.colon) { addr = Array(addr[(colon + 1)...]) }
             let name = phrase(words, fallbackCharset)
@@ -92,6 +92,27 @@ public func parseAddressList(_ raw: [UInt8], fallbackCharset: String? = nil, lim
     finish()
     tokens.removeAll()
     return (result, truncated)
+}
+
+/// "< john@example.com >" -> "john@example.com"; "<\"john doe\"@example.com>" keeps its space.
+private func withoutSpaceOutsideQuotes(_ a: [UInt8]) -> [UInt8] {
+    var out: [UInt8] = []
+    out.reserveCapacity(a.count)
+    var inQuote = false
+    var k = 0
+    while k < a.count {
+        let c = a[k]
+        if inQuote && c == Byte.backslash && k + 1 < a.count {
+            out.append(c)
+            out.append(a[k + 1])
+            k += 2
+            continue
+        }
+        if c == Byte.dquote { inQuote.toggle() }
+        if inQuote || !Byte.isSpace(c) { out.append(c) }
+        k += 1
+    }
+    return out
 }
 
 struct AddrToken {

@@ -148,10 +148,17 @@ public enum Charset {
     }
 }
 
-/// iconv descriptors, opened once per charset per process.
+/// iconv descriptors, opened once per charset per process. A descriptor keeps conversion
+/// state, so the cache and every conversion are behind one lock (messages may be parsed on
+/// several threads by a library user, and are by the tests).
 enum Iconv {
     nonisolated(unsafe) private static var cache: [String: iconv_t] = [:]
     nonisolated(unsafe) private static var failed: Set<String> = []
+    nonisolated(unsafe) private static let lock: UnsafeMutablePointer<pthread_mutex_t> = {
+        let m = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+        pthread_mutex_init(m, nil)
+        return m
+    }()
 
     private static func descriptor(_ name: String) -> iconv_t? {
         if let cd = cache[name] { return cd }
@@ -166,6 +173,8 @@ enum Iconv {
     }
 
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, from name: String) -> Charset.Result? {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
         guard let cd = descriptor(name) else { return nil }
         iconv(cd, nil, nil, nil, nil)
         var out = [UInt8]()

@@ -45,7 +45,7 @@ public func parseMailDate(_ text: String) -> MailDate? {
         if ch == "(" { depth += 1; if !cur.isEmpty { tokens.append(cur); cur = "" }; continue }
         if ch == ")" { depth = max(0, depth - 1); continue }
         if depth > 0 { continue }
-        if ch == " " || ch == "\t" || ch == "," || ch == "\r" || ch == "\n" {
+        if ch == " " || ch == "\t" || ch == "," || ch == "\r" || ch == "\n" || ch == "\r\n" {
             if !cur.isEmpty { tokens.append(cur); cur = "" }
         } else if ch == "-" && !cur.isEmpty && cur.allSatisfy({ $0.isLetter || $0.isNumber }) && !cur.contains(":")
                     && tokens.count < 4 && !(cur.first!.isNumber && cur.count == 4 && tokens.count >= 2) {
@@ -58,7 +58,13 @@ public func parseMailDate(_ text: String) -> MailDate? {
 
     var day: Int?, month: Int?, year: Int?, h: Int?, m: Int?, s = 0, off: Int?
     for t in tokens {
-        if t.contains(":") {
+        if let sign = t.first, sign == "+" || sign == "-", t.contains(":") {
+            // An ISO 8601 offset ("+01:00"), not a time of day.
+            let parts = t.dropFirst().split(separator: ":", omittingEmptySubsequences: false)
+            if off == nil, parts.count == 2, parts[0].count == 2, parts[1].count == 2, let oh = Int(parts[0]), let om = Int(parts[1]) {
+                off = (sign == "-" ? -1 : 1) * (oh * 60 + om)
+            }
+        } else if t.contains(":") {
             let parts = t.split(separator: ":").map { Int($0) }
             guard parts.count >= 2, let hh = parts[0], let mm = parts[1] else { continue }
             h = hh; m = mm

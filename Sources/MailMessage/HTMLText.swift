@@ -740,8 +740,10 @@ private struct Renderer {
         case .image:
             // Alt text in brackets, so the reader sees an image stood there.
             if let alt = attributes.alt {
-                let decoded = decodeAttribute(input, alt)
-                if decoded.contains(where: { $0 > 32 }) {
+                var decoded = decodeAttribute(input, alt)[...]
+                while let f = decoded.first, f <= 32 { decoded.removeFirst() }
+                while let l = decoded.last, l <= 32 { decoded.removeLast() }
+                if !decoded.isEmpty {
                     let shown = [UInt8(ascii: "[")] + decoded + [UInt8(ascii: "]")]
                     shown.withUnsafeBufferPointer { text($0, 0..<$0.count, entities: false) }
                 }

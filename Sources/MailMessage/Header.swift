@@ -17,15 +17,26 @@ public struct Headers {
         String(decoding: UnsafeBufferPointer(rebasing: source.bytes[f.nameRange]), as: UTF8.self)
     }
 
-    /// The raw value bytes, unfolded (CR and LF removed), without the leading white space.
+    /// The raw value bytes, unfolded (CR and LF removed), without the leading white space. A line
+    /// that was joined to the field without indentation (repaired) is kept apart by one space.
     public func rawValue(_ f: HeaderField) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(f.valueRange.count)
         let b = source.bytes
         var started = false
+        var afterLF = false
         for i in f.valueRange {
             let c = b[i]
-            if c == Byte.cr || c == Byte.lf { continue }
+            if c == Byte.cr || c == Byte.lf {
+                if c == Byte.lf { afterLF = true }
+                continue
+            }
+            // A line joined without indentation (a header line with no colon, repaired) still
+            // starts a new word.
+            if afterLF {
+                afterLF = false
+                if started && !Byte.isWSP(c) { out.append(Byte.sp) }
+            }
             if !started {
                 if Byte.isWSP(c) { continue }
                 started = true
@@ -116,8 +127,10 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
             first = false
             continue
         }
-        // An mbox "From " separator line before the first field.
-        if first, allowMboxFrom, e - i >= 5, buf[i] == 70, buf[i + 1] == 114, buf[i + 2] == 111, buf[i + 3] == 109, buf[i + 4] == 32 {
+        // An mbox "From " separator line before the first field ("From : x" is a field, in
+        // obsolete syntax).
+        if first, allowMboxFrom, e - i >= 5, buf[i] == 70, buf[i + 1] == 114, buf[i + 2] == 111, buf[i + 3] == 109, buf[i + 4] == 32,
+           fieldColon(buf, i, e) == nil {
             i = next
             first = false
             continue

@@ -166,7 +166,14 @@ public struct BodyStructure {
         textParts = text ?? []
         htmlParts = html ?? []
         self.text = textParts.first { Self.effectiveType($0) == "text/plain" }
-        self.html = htmlParts.first { Self.effectiveType($0) == "text/html" }
+        // The HTML body is the text body's counterpart (in the same multipart/alternative), or
+        // with no text body the first HTML part. An unrelated later HTML part is an attachment,
+        // as any other text part after the body is, so that its content is not lost.
+        if let t = self.text {
+            self.html = htmlParts.first { Self.effectiveType($0) == "text/html" && Self.isCounterpart($0, of: t, in: top) }
+        } else {
+            self.html = htmlParts.first { Self.effectiveType($0) == "text/html" }
+        }
         // Other text parts that are not the chosen bodies are shown as attachments.
         var seen = Set(atts.map { ObjectIdentifier($0) })
         for p in textParts + htmlParts where p !== self.text && p !== self.html && !seen.contains(ObjectIdentifier(p)) {
@@ -210,6 +217,14 @@ public struct BodyStructure {
     private static func isAlternative(_ a: MIMEPart, of b: MIMEPart, in root: MIMEPart) -> Bool {
         guard let parent = parentOf(b, in: root), parent.mimeType == "multipart/alternative" else { return false }
         return parent.children.contains { $0 === a }
+    }
+
+    /// Whether the nearest multipart/alternative above `b` also holds `a`.
+    private static func isCounterpart(_ a: MIMEPart, of b: MIMEPart, in root: MIMEPart) -> Bool {
+        var p = parentOf(b, in: root)
+        while let q = p, q.mimeType != "multipart/alternative" { p = parentOf(q, in: root) }
+        guard let alt = p else { return false }
+        return allLeaves(alt).contains { $0 === a }
     }
 
     private static func parentOf(_ target: MIMEPart, in p: MIMEPart) -> MIMEPart? {

@@ -67,6 +67,7 @@ func parseParameterized(_ raw: [UInt8], fallbackCharset: String?, maxSections: I
             // with spaces are common).
             while i < n, raw[i] != Byte.semicolon { v.append(raw[i]); i += 1 }
             while let l = v.last, Byte.isSpace(l) { v.removeLast() }
+            dropTrailingComment(&v)
         }
         if name.isEmpty { continue }
         // RFC 2231: name*, name*N, name*N*
@@ -119,6 +120,24 @@ func parseParameterized(_ raw: [UInt8], fallbackCharset: String?, maxSections: I
         }
     }
     return result
+}
+
+/// "us-ascii (Plain text)" -> "us-ascii" (RFC 2045's own example). Only a comment set off by
+/// white space at the end goes, so "report(1).pdf" and "report (1).pdf" keep their names.
+private func dropTrailingComment(_ v: inout [UInt8]) {
+    guard v.last == UInt8(ascii: ")") else { return }
+    var depth = 0
+    var j = v.count - 1
+    while j >= 0 {
+        if v[j] == UInt8(ascii: ")") { depth += 1 } else if v[j] == UInt8(ascii: "(") {
+            depth -= 1
+            if depth == 0 { break }
+        }
+        j -= 1
+    }
+    guard j > 0, depth == 0, Byte.isSpace(v[j - 1]) else { return }
+    v.removeSubrange(j...)
+    while let l = v.last, Byte.isSpace(l) { v.removeLast() }
 }
 
 /// "charset'language'rest" -> (charset, rest)

@@ -114,6 +114,7 @@ struct TreeBuilder {
         let disposition = headers.raw("content-disposition").map {
             parseParameterized($0, fallbackCharset: charset, maxSections: options.maxParameterSections)
         }
+        if disposition?.tooManySections == true { defects.append(Defect(.parameterLimit, at: start, "Content-Disposition")) }
         let cte = transferEncoding(headers.raw("content-transfer-encoding"), at: start)
         let bodyStart = min(block.bodyStart, headerLimit)
 

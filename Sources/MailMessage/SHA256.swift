@@ -28,10 +28,9 @@ public struct SHA256 {
             pendingCount += take
             p += take
             n -= take
-            if pendingCount == 64 {
-                pending.withUnsafeBufferPointer { compress($0.baseAddress!, blocks: 1) }
-                pendingCount = 0
-            }
+            if pendingCount < 64 { return }  // all of `data` went into the partial block
+            pending.withUnsafeBufferPointer { compress($0.baseAddress!, blocks: 1) }
+            pendingCount = 0
         }
         let blocks = n / 64
         if blocks > 0 {

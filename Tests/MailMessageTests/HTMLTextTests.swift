@@ -178,7 +178,7 @@ struct HTMLTextTests {
         ("<img src=\"a.png\" alt=\"\">", ""),
         ("<img src=\"a.png\">", ""),
         ("Hi <img alt=\"&quot;smile&quot;\" src=x> there", "Hi [\"smile\"] there"),
-        ("<IMG SRC=x ALT='  spaced   out  '>", "spaced out"),
+        ("<IMG SRC=x ALT='  spaced   out  '>", "[spaced out]"),
     ]
 
     static let entityCases: [(String, String)] = [

@@ -1,0 +1,164 @@
+import Testing
+@testable import MailMessage
+
+@Suite("charsets")
+struct CharsetTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var label: String?
+        var bytes: [UInt8]
+        var text: String
+        var invalid: Int
+        var unknown: Bool
+        var testDescription: String { "\(label ?? "nil") \(text.debugDescription)" }
+    }
+
+    static let cases: [Case] = [
+        Case(label: "utf-8", bytes: Array("café €".utf8), text: "café €", invalid: 0, unknown: false),
+        Case(label: "UTF8", bytes: Array("café".utf8), text: "café", invalid: 0, unknown: false),
+        Case(label: "\"utf-8\"", bytes: Array("café".utf8), text: "café", invalid: 0, unknown: false),
+        Case(label: " UTF-8 ", bytes: Array("café".utf8), text: "café", invalid: 0, unknown: false),
+        // Invalid UTF-8: each bad sequence is one U+FFFD, and counted.
+        Case(label: "utf-8", bytes: [0x6F, 0x6B, 0x20, 0xFF, 0xFE, 0x20, 0xE2, 0x82, 0x20, 0x65],
+             text: "ok \u{FFFD}\u{FFFD} \u{FFFD} e", invalid: 3, unknown: false),
+        Case(label: "utf-8", bytes: [0xC3], text: "\u{FFFD}", invalid: 1, unknown: false),
+        Case(label: "utf-8", bytes: [0xED, 0xA0, 0x80], text: "\u{FFFD}\u{FFFD}\u{FFFD}", invalid: 3, unknown: false),
+        // ISO-8859-1 is read as windows-1252: 0x80-0x9F are the typographic characters.
+        Case(label: "iso-8859-1", bytes: [0x35, 0x80, 0x20, 0x93, 0x78, 0x94, 0x20, 0xE9, 0x85],
+             text: "5€ “x” é…", invalid: 0, unknown: false),
+        Case(label: "ISO_8859-1", bytes: [0x96, 0x97, 0x99], text: "–—™", invalid: 0, unknown: false),
+        Case(label: "latin1", bytes: [0x8A, 0x9A, 0x9F], text: "ŠšŸ", invalid: 0, unknown: false),
+        // The five bytes windows-1252 leaves unassigned become the C1 controls.
+        Case(label: "windows-1252", bytes: [0x81, 0x8D, 0x8F, 0x90, 0x9D], text: "\u{81}\u{8D}\u{8F}\u{90}\u{9D}", invalid: 0, unknown: false),
+        Case(label: "us-ascii", bytes: [0x63, 0x61, 0x66, 0xE9], text: "café", invalid: 0, unknown: false),
+        Case(label: "iso-8859-15", bytes: [0xA4], text: "€", invalid: 0, unknown: false),
+        Case(label: "iso-8859-2", bytes: [0xA3, 0xF3, 0x64, 0xBC], text: "Łódź", invalid: 0, unknown: false),
+        Case(label: "windows-1251", bytes: [0xCF, 0xF0, 0xE8, 0xE2, 0xE5, 0xF2], text: "Привет", invalid: 0, unknown: false),
+        // GB2312 is read as GB18030 (senders that say GB2312 write GBK).
+        Case(label: "gb2312", bytes: [0xD6, 0xD0, 0xCE, 0xC4, 0xD3, 0xCA, 0xBC, 0xFE], text: "中文邮件", invalid: 0, unknown: false),
+        Case(label: "GB2312", bytes: [0x95, 0x4E], text: "昇", invalid: 0, unknown: false),  // GBK-only
+        Case(label: "gbk", bytes: [0xD6, 0xD0], text: "中", invalid: 0, unknown: false),
+        Case(label: "big5", bytes: [0xA4, 0xA4, 0xA4, 0xE5], text: "中文", invalid: 0, unknown: false),
+        Case(label: "iso-2022-jp", bytes: [0x1B, 0x24, 0x42, 0x46, 0x7C, 0x4B, 0x5C, 0x38, 0x6C, 0x24, 0x4E, 0x25, 0x61,
+                                           0x21, 0x3C, 0x25, 0x6B, 0x1B, 0x28, 0x42],
+             text: "日本語のメール", invalid: 0, unknown: false),
+        // Shift_JIS is read as CP932 (Windows' superset).
+        Case(label: "Shift_JIS", bytes: [0x93, 0xFA, 0x96, 0x7B, 0x8C, 0xEA], text: "日本語", invalid: 0, unknown: false),
+        Case(label: "shift_jis", bytes: [0x87, 0x40], text: "①", invalid: 0, unknown: false),  // CP932-only
+        Case(label: "euc-jp", bytes: [0xC6, 0xFC, 0xCB, 0xDC], text: "日本", invalid: 0, unknown: false),
+        Case(label: "euc-kr", bytes: [0xC7, 0xD1, 0xB1, 0xB9, 0xBE, 0xEE], text: "한국어", invalid: 0, unknown: false),
+        Case(label: "ks_c_5601-1987", bytes: [0xC7, 0xD1, 0xB1, 0xB9, 0xBE, 0xEE], text: "한국어", invalid: 0, unknown: false),
+        // An incomplete sequence at the end becomes one U+FFFD.
+        Case(label: "euc-kr", bytes: [0xC7, 0xD1, 0xC7], text: "한\u{FFFD}", invalid: 1, unknown: false),
+        Case(label: "koi8-r", bytes: [0xF0, 0xD2, 0xC9, 0xD7, 0xC5, 0xD4], text: "Привет", invalid: 0, unknown: false),
+        Case(label: "utf-7", bytes: Array("Hi +A6k-mega +IKw-".utf8), text: "Hi Ωmega €", invalid: 0, unknown: false),
+        Case(label: "utf-16le", bytes: [0x41, 0x00, 0x42, 0x00], text: "AB", invalid: 0, unknown: false),
+        // ASCII in a known charset needs no converter.
+        Case(label: "koi8-r", bytes: Array("plain".utf8), text: "plain", invalid: 0, unknown: false),
+        // No label: UTF-8 if it is valid, else windows-1252; nothing is unknown.
+        Case(label: nil, bytes: Array("café".utf8), text: "café", invalid: 0, unknown: false),
+        Case(label: nil, bytes: [0x63, 0x61, 0x66, 0xE9], text: "café", invalid: 0, unknown: false),
+        Case(label: "", bytes: [0x80], text: "€", invalid: 0, unknown: false),
+        // An unknown label: the same guess, flagged.
+        Case(label: "x-made-up", bytes: Array("café".utf8), text: "café", invalid: 0, unknown: true),
+        Case(label: "x-made-up", bytes: [0x63, 0x61, 0x66, 0xE9], text: "café", invalid: 0, unknown: true),
+        // ASCII text needs no guess, so an unknown label on it is not reported.
+        Case(label: "x-made-up", bytes: Array("ascii".utf8), text: "ascii", invalid: 0, unknown: false),
+    ]
+
+    @Test(arguments: cases)
+    func decodes(_ c: Case) {
+        let r = Charset.decode(c.bytes, label: c.label)
+        #expect(r.text == c.text)
+        #expect(r.invalidBytes == c.invalid)
+        #expect(r.unknownLabel == c.unknown)
+    }
+
+    @Test(arguments: [
+        ("utf-8", "UTF-8"), ("UTF8", "UTF-8"), ("iso-8859-1", "CP1252"), ("us-ascii", "CP1252"),
+        ("gb2312", "GB18030"), ("shift_jis", "CP932"), ("euc-kr", "CP949"), ("iso-2022-jp", "ISO-2022-JP-2"),
+        ("x-sjis", "CP932"), ("iso8859-2", "ISO-8859-2"), ("ISO_8859-5", "ISO-8859-5"), ("utf-8*en", "UTF-8"),
+        ("'koi8-r'", "KOI8-R"), ("windows-1250", "WINDOWS-1250"),
+    ])
+    func canonicalNames(_ label: String, _ expected: String) {
+        #expect(Charset.canonicalName(label) == expected)
+    }
+
+    /// Raw 8-bit header bytes: UTF-8 first, then the message's declared charset, then windows-1252.
+    @Test(arguments: [
+        ([0x47, 0x72, 0xC3, 0xBC, 0xC3, 0x9F, 0x65], "koi8-r", "Grüße"),
+        ([0xF0, 0xD2, 0xC9, 0xD7, 0xC5, 0xD4], "koi8-r", "Привет"),
+        ([0xF0, 0xD2, 0xC9, 0xD7, 0xC5, 0xD4], nil, "ðÒÉ×ÅÔ"),
+        ([0x63, 0x61, 0x66, 0xE9, 0x80], "utf-8", "café€"),
+        ([0x63, 0x61, 0x66, 0xE9], "x-unknown", "café"),
+        ([0x63, 0x61, 0x66, 0xE9], "euc-kr", "café"),  // not valid EUC-KR: windows-1252
+        ([0x93, 0xFA, 0x96, 0x7B], "shift_jis", "日本"),
+    ] as [([UInt8], String?, String)])
+    func headerBytes(_ bytes: [UInt8], _ fallback: String?, _ expected: String) {
+        let s = bytes.withUnsafeBufferPointer { Charset.decodeHeaderBytes($0, fallback: fallback) }
+        #expect(s == expected)
+    }
+
+    /// (fixture, subject, body text, content defect codes)
+    static let messages: [(String, String, String, [Defect.Code])] = [
+        ("iso-8859-1-body.eml", "Latin-1 body", "Price: 5€ “net”, café\n", []),
+        ("gb2312-body.eml", "中文邮件", "中文邮件\n", []),
+        ("iso-2022-jp-body.eml", "日本語のメール", "日本語のメール\n", []),
+        ("shift-jis-body.eml", "Shift_JIS", "日本語\n", []),
+        ("euc-kr-body.eml", "EUC-KR", "한국어\n", []),
+        ("koi8-r-body.eml", "KOI8-R", "Привет\n", []),
+        ("utf-7-body.eml", "UTF-7", "Hi Ωmega €\n", []),
+        ("unknown-charset-body.eml", "Unknown charset", "Café\n", [.unknownCharset]),
+        ("invalid-utf8-body.eml", "Invalid UTF-8", "ok \u{FFFD}\u{FFFD} then \u{FFFD} end\n", [.invalidCharacters]),
+    ]
+
+    @Test(arguments: messages)
+    func messageBodies(_ fixture: String, _ subject: String, _ body: String, _ defects: [Defect.Code]) {
+        let m = Fixture.message(fixture)
+        #expect(m.subject == subject)
+        let c = m.content()
+        #expect(c.bodyText == body)
+        #expect(c.defects.map(\.code) == defects)
+        #expect(m.bodyText() == body)
+    }
+
+    /// Converters keep state between calls (ISO-2022-JP shifts); parsing on several threads at
+    /// once must give every thread its own correct text.
+    @Test func concurrentDecoding() async {
+        let inputs = Self.cases.filter { $0.label.map { ["iso-2022-jp", "gb2312", "koi8-r", "utf-7", "euc-kr"].contains($0) } ?? false }
+        let wrong = await withTaskGroup(of: Int.self) { group in
+            for t in 0..<8 {
+                group.addTask {
+                    var wrong = 0
+                    for k in 0..<300 {
+                        let c = inputs[(t + k) % inputs.count]
+                        let r = Charset.decode(c.bytes, label: c.label)
+                        if r.text != c.text || r.invalidBytes != c.invalid { wrong += 1 }
+                    }
+                    return wrong
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(inputs.count == 7)
+        #expect(wrong == 0)
+    }
+
+    @Test func invalidCharactersDetail() {
+        let c = Fixture.message("invalid-utf8-body.eml").content()
+        #expect(c.defects.map(\.detail) == ["3 bytes not utf-8"])
+        let u = Fixture.message("unknown-charset-body.eml").content()
+        #expect(u.defects.map(\.detail) == ["x-made-up"])
+    }
+
+    /// (fixture, subject, from name)
+    @Test(arguments: [
+        ("raw-8bit-header-utf8.eml", "Grüße aus Köln", "Jürgen"),
+        ("raw-8bit-header-declared-charset.eml", "Привет мир", "Привет"),
+        ("raw-8bit-header-windows-1252.eml", "Café costs 5€ “quoted”", nil),
+    ] as [(String, String, String?)])
+    func rawEightBitHeaders(_ fixture: String, _ subject: String, _ name: String?) {
+        let m = Fixture.message(fixture)
+        #expect(m.subject == subject)
+        #expect(m.from.first?.name == name)
+    }
+}

@@ -1,0 +1,160 @@
+import Testing
+@testable import MailMessage
+
+@Suite("header block")
+struct HeaderTests {
+    /// (fixture, subject, body text, message defect codes)
+    static let cases: [(String, String?, String, [Defect.Code])] = [
+        ("plain-text.eml", "Printer on floor 3 is jammed", "Hello,\n\nthe printer is jammed again.\n\nAlice\n", []),
+        ("folded-headers.eml", "This subject is folded over three lines", "Body.\n", []),
+        ("obsolete-header-syntax.eml", "Spaced colon", "Body.\n", []),
+        ("whitespace-only-separator.eml", "Blank line has spaces", "Body starts here.\n", [.missingHeaderBodySeparator]),
+        ("header-line-without-colon.eml", "A long subject that a broken mailer wrapped without indenting", "Body.\n", [.headerWithoutColon]),
+        ("missing-header-body-separator.eml", "No empty line", "This line is the body.\nAnd so is this.\n", [.missingHeaderBodySeparator]),
+        ("mbox-from-line.eml", "After an mbox separator", "Body.\n", []),
+        ("bare-cr-line-ends.eml", "Old Mac line ends", "Line one.\nLine two.\n", [.bareCRLineEnds]),
+    ]
+
+    @Test(arguments: cases)
+    func fixtures(_ fixture: String, _ subject: String?, _ body: String, _ defects: [Defect.Code]) {
+        let m = Fixture.message(fixture)
+        #expect(m.subject == subject)
+        #expect(m.content().bodyText == body)
+        #expect(m.defectCodes == defects)
+    }
+
+    @Test func fieldsInOrderWithRawValues() {
+        let m = Fixture.message("plain-text.eml")
+        #expect(m.headers.count == 12)
+        #expect(m.headers.fields.map { m.headers.name($0) } == [
+            "Return-Path", "From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References",
+            "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+        ])
+        #expect(m.headers.raw("CONTENT-TYPE") == Array("text/plain; charset=utf-8".utf8))
+        #expect(m.headers.raw("x-missing") == nil)
+        #expect(m.messageID == "printer-1@example.com")
+        #expect(m.inReplyTo == ["earlier@example.com"])
+        #expect(m.references == ["first@example.com", "earlier@example.com"])
+        #expect(m.date?.iso8601 == "2022-01-31T09:30:00+01:00")
+        #expect(m.from == [Mailbox(name: "Alice Example", address: "alice@example.com")])
+        #expect(m.to == [Mailbox(name: "Help Desk", address: "help@example.org"), Mailbox(name: nil, address: "bob@example.net")])
+        #expect(m.cc == [Mailbox(name: "Doe, Jane", address: "jane@example.com")])
+    }
+
+    @Test func foldingKeepsTheWhiteSpace() {
+        let m = Fixture.message("folded-headers.eml")
+        #expect(m.headers.raw("subject") == Array("This subject is folded over\tthree lines".utf8))
+        #expect(m.root.charset == "us-ascii")
+    }
+
+    @Test func obsoleteSpaceBeforeColon() {
+        let m = Fixture.message("obsolete-header-syntax.eml")
+        #expect(m.headers.fields.map { m.headers.name($0) } == ["From", "Subject", "To"])
+        #expect(m.from == [Mailbox(name: "Alice", address: "alice@example.com")])
+    }
+
+    @Test func mboxFromLineIsNotAField() {
+        let m = Fixture.message("mbox-from-line.eml")
+        #expect(m.headers.fields.map { m.headers.name($0) } == ["From", "Subject"])
+        #expect(m.from == [Mailbox(name: nil, address: "alice@example.com")])
+    }
+
+    @Test func whitespaceOnlyLineFollowedByAField() {
+        // Between two fields a blank-looking line is folding, not the end of the header.
+        let m = Message.parse(Array("Subject: first\n   \nTo: help@example.org\n\nBody.\n".utf8))
+        #expect(m.subject == "first")
+        #expect(m.to == [Mailbox(name: nil, address: "help@example.org")])
+        #expect(m.bodyText() == "Body.\n")
+        #expect(m.defects == [])
+    }
+
+    @Test func nulBytes() {
+        let m = Fixture.message("nul-bytes.eml")
+        #expect(m.defects == [Defect(.nulByte, at: 36)])
+        // NUL is kept as sent (the nul-byte defect flags the message).
+        #expect(m.subject == "Nul\u{0}inside")
+        #expect(m.content().bodyText == "before\u{0}after\n")
+    }
+
+    @Test func bareCRMatchesLF() {
+        let cr = Fixture.bytes("bare-cr-line-ends.eml")
+        let lf = cr.map { $0 == 13 ? 10 : $0 }
+        let a = Summary(Message.parse(cr)), b = Summary(Message.parse(lf))
+        #expect(a.subject == b.subject)
+        #expect(a.bodyText == b.bodyText)
+        #expect(a.defects == [Defect(.bareCRLineEnds, at: 0)] + b.defects)
+    }
+
+    /// A message with CR only in its body (not on every line) keeps those CRs.
+    @Test func lonelyCRInLFMessageIsKept() {
+        let m = Message.parse(Array("Subject: x\n\na\rb\n".utf8))
+        #expect(m.bodyText() == "a\rb\n")
+        #expect(m.defects == [])
+    }
+
+    /// CRLF and LF line ends give the same message (offsets aside).
+    @Test(arguments: Fixture.all.filter { $0 != "bare-cr-line-ends.eml" })
+    func crlfMatchesLF(_ fixture: String) {
+        let lf = Fixture.bytes(fixture)
+        let a = Message.parse(lf), b = Message.parse(lf.withCRLF)
+        #expect(a.subject == b.subject)
+        #expect(a.from == b.from)
+        #expect(a.to == b.to)
+        #expect(a.date == b.date)
+        let ca = a.content(), cb = b.content()
+        #expect(ca.bodyText == cb.bodyText)
+        #expect(ca.bodyHTML == cb.bodyHTML)
+        #expect(ca.attachments.map(\.filename) == cb.attachments.map(\.filename))
+        #expect(ca.attachments.map(\.contentType) == cb.attachments.map(\.contentType))
+        #expect(a.defectCodes == b.defectCodes)
+        #expect(ca.defects.map(\.code) == cb.defects.map(\.code))
+        // Decoded (base64, quoted-printable, uuencoded) attachments are byte for byte the same.
+        for (x, y) in zip(a.structure.attachments, b.structure.attachments) where x.transferEncoding != .identity {
+            #expect(x.decodedBody() == y.decodedBody())
+        }
+    }
+
+    @Test func headerSizeCap() {
+        var options = ParserOptions()
+        options.maxHeaderBytes = 40
+        let m = Fixture.message("plain-text.eml", options: options)
+        // "Return-Path: <alice@example.com>\n" is 33 bytes; the cap falls in the next field.
+        #expect(m.defects == [Defect(.headerTooLarge, at: 73, "header block over 40 bytes")])
+        #expect(m.headers.fields.map { m.headers.name($0) } == ["Return-Path", "From"])
+        #expect(m.subject == nil)
+        #expect(m.root.bodyRange.lowerBound == 73)
+    }
+
+    @Test func headerFieldCap() {
+        var options = ParserOptions()
+        options.maxHeaderFields = 2
+        let m = Fixture.message("plain-text.eml", options: options)
+        #expect(m.headers.count == 2)
+        #expect(m.defectCodes == Array(repeating: .tooManyHeaderFields, count: 10))
+        #expect(m.bodyText() == "Hello,\n\nthe printer is jammed again.\n\nAlice\n")
+    }
+
+    @Test(arguments: [
+        ("", [Defect.Code.emptyMessage]),
+        ("\n", [.noHeaders]),
+        ("just a body line\n", [.missingHeaderBodySeparator, .noHeaders]),
+        (" leading continuation\nSubject: x\n\n", [.continuationWithoutField]),
+    ])
+    func degenerateMessages(_ text: String, _ defects: [Defect.Code]) {
+        #expect(Message.parse(Array(text.utf8)).defectCodes == defects)
+    }
+
+    @Test(arguments: [
+        ("<a@example.com>", ["a@example.com"]),
+        ("<a@example.com> <b@example.com>", ["a@example.com", "b@example.com"]),
+        ("<a@example.com>\n\t<b@example.com>", ["a@example.com", "b@example.com"]),
+        ("(comment <c@x>) <a@example.com>", ["a@example.com"]),
+        ("< a@example.com >", ["a@example.com"]),
+        ("bare@example.com", ["bare@example.com"]),
+        ("two words", []),
+        ("", []),
+    ])
+    func messageIDLists(_ raw: String, _ ids: [String]) {
+        #expect(messageIDs(Array(raw.utf8)) == ids)
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import Testing
+@testable import MailMessage
+
+@Suite("base64")
+struct Base64Tests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var input: String
+        var expected: [UInt8]
+        var junk: Int
+        var truncated: Bool
+        var testDescription: String { input.debugDescription }
+    }
+
+    static let cases: [Case] = [
+        Case(input: "", expected: [], junk: 0, truncated: false),
+        Case(input: "\r\n", expected: [], junk: 0, truncated: false),
+        // Standard, padded.
+        Case(input: "SGVsbG8gd29ybGQ=", expected: Array("Hello world".utf8), junk: 0, truncated: false),
+        Case(input: "SGVsbG8h", expected: Array("Hello!".utf8), junk: 0, truncated: false),
+        Case(input: "QQ==", expected: [0x41], junk: 0, truncated: false),
+        Case(input: "QUI=", expected: [0x41, 0x42], junk: 0, truncated: false),
+        // No padding: the bytes are all there, the quantum is reported as short.
+        Case(input: "SGVsbG8", expected: Array("Hello".utf8), junk: 0, truncated: true),
+        Case(input: "QQ", expected: [0x41], junk: 0, truncated: true),
+        // Line breaks and white space anywhere, not junk.
+        Case(input: "SGVs bG8g\r\nd29y\n\tbGQ=\r\n", expected: Array("Hello world".utf8), junk: 0, truncated: false),
+        Case(input: "S\nG\nV\ns\nb\nG\n8\nh", expected: Array("Hello!".utf8), junk: 0, truncated: false),
+        // Junk characters are skipped and counted.
+        Case(input: "SG*VsbG!8h", expected: Array("Hello!".utf8), junk: 2, truncated: false),
+        Case(input: "SGVs*bG8s!IHdv\ncmxk IQ==", expected: Array("Hello, world!".utf8), junk: 2, truncated: false),
+        Case(input: "\u{7F}SGVsbG8h.", expected: Array("Hello!".utf8), junk: 2, truncated: false),
+        // "=" in the middle ends a quantum: concatenated runs decode as one.
+        Case(input: "SGk=SGk=", expected: Array("HiHi".utf8), junk: 0, truncated: false),
+        Case(input: "SGk=\nIQ==", expected: Array("Hi!".utf8), junk: 0, truncated: false),
+        Case(input: "QQ==QkM=", expected: Array("ABC".utf8), junk: 0, truncated: false),
+        Case(input: "QQ=QQ==", expected: Array("AA".utf8), junk: 0, truncated: false),
+        // Truncated input: a lone character cannot make a byte.
+        Case(input: "QUJDR", expected: Array("ABC".utf8), junk: 0, truncated: true),
+        Case(input: "QUJDRA", expected: Array("ABCD".utf8), junk: 0, truncated: true),
+        Case(input: "QUJDRA==", expected: Array("ABCD".utf8), junk: 0, truncated: false),
+        Case(input: "Q=", expected: [], junk: 0, truncated: true),
+        Case(input: "QQ==Q", expected: [0x41], junk: 0, truncated: true),
+        // URL-safe alphabet: "-" and "_" for "+" and "/".
+        Case(input: "-_-_", expected: [0xFB, 0xFF, 0xBF], junk: 0, truncated: false),
+        Case(input: "+/+/", expected: [0xFB, 0xFF, 0xBF], junk: 0, truncated: false),
+        Case(input: "PDw_Pz4-", expected: Array("<<??>>".utf8), junk: 0, truncated: false),
+        Case(input: "PDw/Pz4+", expected: Array("<<??>>".utf8), junk: 0, truncated: false),
+    ]
+
+    @Test(arguments: cases)
+    func decodes(_ c: Case) {
+        let (out, stats) = base64(c.input)
+        #expect(out == c.expected)
+        #expect(stats == DecodeStats(junkBytes: c.junk, truncated: c.truncated))
+    }
+
+    /// Every length from 0 to 200 bytes, encoded as mail writes it (76-character CRLF lines),
+    /// decodes back exactly, without junk or truncation.
+    @Test(arguments: Array(0...200))
+    func roundTripsEverySmallSize(_ n: Int) {
+        let data = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+        let encoded = Data(data).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        let (out, stats) = base64(encoded)
+        #expect(out == data)
+        #expect(stats == DecodeStats())
+    }
+
+    /// Sizes around the decoder's 32 KiB output block (43,688 input characters per block), with
+    /// and without line breaks, so that quanta split across blocks are exercised.
+    @Test(arguments: [32_767, 32_768, 32_769, 43_688, 49_151, 49_152, 49_153, 100_000, 1_000_003])
+    func largeSizes(_ n: Int) {
+        var g = SeededGenerator(seed: UInt64(n))
+        let data = (0..<n).map { _ in UInt8.random(in: 0...255, using: &g) }
+        for options: Data.Base64EncodingOptions in [[], [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed], [.lineLength64Characters, .endLineWithLineFeed]] {
+            let encoded = Data(data).base64EncodedString(options: options)
+            var size = 0
+            var hasher = SHA256()
+            var calls = 0
+            let stats = Array(encoded.utf8).withUnsafeBufferPointer { src in
+                decodeBase64(src) { chunk in
+                    size += chunk.count
+                    hasher.update(chunk)
+                    calls += 1
+                }
+            }
+            #expect(size == n)
+            #expect(SHA256.hex(hasher.finalize()) == sha256Hex(data))
+            #expect(stats == DecodeStats())
+            #expect(calls >= 1)
+        }
+    }
+
+    /// A body that is base64 of a known text, with junk: the part decodes and the ticket
+    /// records the junk as a defect.
+    @Test func junkInMessageBody() {
+        let m = Fixture.message("base64-junk.eml")
+        let c = m.content()
+        #expect(c.bodyText == "Hello, world!")
+        #expect(c.defects == [Defect(.base64Junk, at: 125, "2 bytes")])
+    }
+
+    @Test func truncatedAttachment() {
+        let m = Fixture.message("base64-truncated.eml")
+        let c = m.content()
+        #expect(c.attachments.count == 1)
+        let a = c.attachments[0]
+        #expect(a.filename == "cut.bin")
+        #expect(a.size == 6)
+        // printf 'ABCDEF' | sha256sum
+        #expect(a.sha256 == "e9c0f8b575cbfcb42ab3b78ecc87efa3b011d9a5d10b09fa4e96f240bf6a82f5")
+        #expect(c.defects.map(\.code) == [.base64Truncated])
+    }
+}
+
+@Suite("quoted-printable")
+struct QuotedPrintableTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        var input: String
+        var header: Bool
+        var expected: [UInt8]
+        var junk: Int
+        var testDescription: String { (header ? "header " : "") + input.debugDescription }
+    }
+
+    static let cases: [Case] = [
+        Case(input: "plain text", header: false, expected: Array("plain text".utf8), junk: 0),
+        Case(input: "caf=C3=A9", header: false, expected: Array("café".utf8), junk: 0),
+        Case(input: "caf=c3=a9", header: false, expected: Array("café".utf8), junk: 0),
+        Case(input: "caf=C3=a9", header: false, expected: Array("café".utf8), junk: 0),
+        Case(input: "1+1=3D2", header: false, expected: Array("1+1=2".utf8), junk: 0),
+        Case(input: "=00=FF", header: false, expected: [0x00, 0xFF], junk: 0),
+        // Soft line breaks: LF, CRLF, and white space after the "=".
+        Case(input: "soft=\nbreak", header: false, expected: Array("softbreak".utf8), junk: 0),
+        Case(input: "soft=\r\nbreak", header: false, expected: Array("softbreak".utf8), junk: 0),
+        Case(input: "soft=  \t\r\nbreak", header: false, expected: Array("softbreak".utf8), junk: 0),
+        Case(input: "soft= \nbreak", header: false, expected: Array("softbreak".utf8), junk: 0),
+        Case(input: "ends in soft break=", header: false, expected: Array("ends in soft break".utf8), junk: 0),
+        Case(input: "ends in soft break=\r\n", header: false, expected: Array("ends in soft break".utf8), junk: 0),
+        Case(input: "ends=  ", header: false, expected: Array("ends".utf8), junk: 0),
+        // Hard line breaks are kept as they are.
+        Case(input: "one\r\ntwo\nthree", header: false, expected: Array("one\r\ntwo\nthree".utf8), junk: 0),
+        // Invalid "=" sequences are kept as sent and counted.
+        Case(input: "50% =zz off", header: false, expected: Array("50% =zz off".utf8), junk: 1),
+        Case(input: "a = b", header: false, expected: Array("a = b".utf8), junk: 1),
+        Case(input: "=G1", header: false, expected: Array("=G1".utf8), junk: 1),
+        Case(input: "=4", header: false, expected: Array("=4".utf8), junk: 1),
+        Case(input: "x=4y", header: false, expected: Array("x=4y".utf8), junk: 1),
+        Case(input: "==41", header: false, expected: Array("=A".utf8), junk: 1),
+        // "_" is a space in headers (RFC 2047 Q) and nothing special in bodies.
+        Case(input: "a_b", header: true, expected: Array("a b".utf8), junk: 0),
+        Case(input: "a_b", header: false, expected: Array("a_b".utf8), junk: 0),
+        Case(input: "=5F_=20", header: true, expected: Array("_  ".utf8), junk: 0),
+    ]
+
+    @Test(arguments: cases)
+    func decodes(_ c: Case) {
+        let (out, stats) = quotedPrintable(c.input, header: c.header)
+        #expect(out == c.expected)
+        #expect(stats.junkBytes == c.junk)
+        #expect(stats.truncated == false)
+    }
+
+    /// Output is flushed in 32 KiB blocks; a long body must come out whole.
+    @Test func longBodyAcrossBlocks() {
+        let line = "caf=C3=A9 na=C3=AFve =\r\n"
+        let input = String(repeating: line, count: 5_000)
+        let (out, stats) = quotedPrintable(input)
+        #expect(out == Array(String(repeating: "café naïve ", count: 5_000).utf8))
+        #expect(stats == DecodeStats())
+    }
+
+    @Test func softBreaksInMessageBody() {
+        let c = Fixture.message("alternative-plain-html.eml").content()
+        #expect(c.bodyText == "Café is open until 5pm. This line is long enough to need a soft line break.")
+        #expect(c.defects == [])
+    }
+}
+
+@Suite("uuencode")
+struct UUEncodeTests {
+    @Test func uuencodedBody() {
+        let m = Fixture.message("uuencoded-body.eml")
+        #expect(m.root.transferEncoding == .uuencode)
+        #expect(m.root.decodedBody() == Array("Hello from uuencode!\n".utf8))
+        let c = m.content()
+        #expect(c.bodySource == .none)
+        #expect(c.attachments.count == 1)
+        let a = c.attachments[0]
+        #expect(a.filename == "hello.txt")
+        #expect(a.contentType == "application/octet-stream")
+        #expect(a.size == 21)
+        // printf 'Hello from uuencode!\n' | sha256sum
+        #expect(a.sha256 == "2fc46e5c6777174febcb25934b3590bedda2e5c4ed7f26b8d11a3efb9b25c180")
+    }
+
+    @Test(arguments: [
+        ("x-uuencode", TransferEncoding.uuencode), ("uuencode", .uuencode), ("x-uue", .uuencode),
+        ("base64", .base64), ("BASE64", .base64), ("\"base64\"", .base64), ("base64 (encoded)", .base64),
+        ("Quoted-Printable", .quotedPrintable), ("7bit", .identity), ("8bit", .identity), ("binary", .identity),
+        ("x-gzip", .unknown("x-gzip")),
+    ])
+    func transferEncodingNames(_ name: String, _ expected: TransferEncoding) {
+        let m = Message.parse(Array("Content-Transfer-Encoding: \(name)\n\nx\n".utf8))
+        #expect(m.root.transferEncoding == expected)
+        #expect(m.defectCodes == (expected == .unknown("x-gzip") ? [.unknownTransferEncoding] : []))
+    }
+}
