@@ -48,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "wt-admin",
             dependencies: [
-                "TicketStore", "CLIKit",
+                "TicketStore", "CLIKit", "Rules",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings

@@ -1,6 +1,6 @@
 public import Logging
 public import MailMessage
-internal import Rules
+public import Rules
 public import TicketStore
 
 /// What one delivery did, for the exit status and the log line.
@@ -38,7 +38,7 @@ public struct Deliverer {
         var matched: String? = nil
         var defects: [String] = []
         let outcome = try store.deliver(key: key, raw: UnsafeRawBufferPointer(raw.bytes), rawSHA256: rawDigest, envelope: envelope) { config in
-            let decided = Self.plan(message, envelope: envelope, config: config)
+            let decided = try Self.plan(message, envelope: envelope, config: config)
             matched = decided.rule
             defects = decided.defects
             return decided.ticket
@@ -46,21 +46,82 @@ public struct Deliverer {
         return DeliveryReport(outcome: outcome, size: raw.count, messageID: message.messageID, matchedRule: matched, defects: defects)
     }
 
+    /// Installs the compiler for the store's cached rule index (enabled rules, in order).
+    public static func installRulesCompiler(on store: SQLiteStore) {
+        store.rulesCompiler = { rows, version in
+            let enabled = rows.filter(\.enabled)
+            return CompiledRules.compile(texts: enabled.map(\.textToMatch), ids: enabled.map(\.id), version: version)
+        }
+    }
+
+    /// The rule decision, with what was tried, for the ticket and for --explain.
+    public struct RuleDecision {
+        public var match: RuleMatch?
+        /// Enabled rules in running order up to and including the one that matched (all of
+        /// them when none did).
+        public var tried: [Rule]
+        public var ticketType: String
+        public var priority: String
+        public var technician: String?
+    }
+
+    static func rule(_ r: Configuration.RuleRow) -> Rule {
+        Rule(name: r.name, textToMatch: r.textToMatch, ticketType: r.ticketType, priority: r.priority, order: r.order, enabled: r.enabled)
+    }
+
+    /// Applies the rules: the compiled index finds the first rule whose text occurs in the
+    /// sender, subject or body; no match gives the default type and priority.
+    public static func decide(_ subject: some RuleSubject, config: Configuration, withTried: Bool = false) throws -> RuleDecision {
+        var match: RuleMatch? = nil
+        var position: Int? = nil
+        let compiled: CompiledRules
+        if let image = config.rulesImage, let c = CompiledRules(image: image, owner: config.rulesImageOwner) {
+            compiled = c
+        } else {
+            let enabled = try config.rules().filter(\.enabled)
+            compiled = CompiledRules.inMemory(CompiledRules.compile(texts: enabled.map(\.textToMatch), ids: enabled.map(\.id), version: 0))!
+        }
+        if let (pos, field) = compiled.firstMatch(subject), let row = try config.rule(id: compiled.ruleID(at: pos)) {
+            position = pos
+            let text: String
+            switch field {
+            case .sender: text = subject.sender
+            case .subject: text = subject.subject
+            case .body: text = subject.body
+            }
+            match = RuleMatch(rule: rule(row), field: field, matchedText: locate(row.textToMatch, in: text) ?? row.textToMatch)
+        }
+        var tried: [Rule] = []
+        if withTried {
+            let enabled = try config.rules().filter(\.enabled).map(rule)
+            tried = Array(enabled.prefix(position.map { $0 + 1 } ?? enabled.count))
+        }
+        let typeName = match?.rule.ticketType ?? config.setting("default_ticket_type") ?? "General"
+        let type = config.ticketTypes.first { $0.name.lowercased() == typeName.lowercased() }
+        return RuleDecision(match: match, tried: tried, ticketType: type?.name ?? typeName,
+                            priority: match?.rule.priority ?? config.setting("default_priority") ?? "Medium",
+                            technician: type?.technician)
+    }
+
+    /// What rules see of a message: the sender's name and address, the subject, the body.
+    public static func ruleSubject(_ message: Message, content: MessageContent, envelope: Envelope) -> PlainSubject {
+        let from = message.from.first { $0.address != nil } ?? message.sender.first
+        let address = from?.address ?? envelope.sender.flatMap { $0.isEmpty ? nil : $0 }
+        return PlainSubject(sender: [from?.name, address].compactMap { $0 }.joined(separator: " "),
+                            subject: message.subject ?? "", body: content.bodyText)
+    }
+
     /// Decides the ticket: pure, from the message and the configuration.
-    public static func plan(_ message: Message, envelope: Envelope, config: Configuration) -> (ticket: TicketPlan, rule: String?, defects: [String]) {
+    public static func plan(_ message: Message, envelope: Envelope, config: Configuration) throws -> (ticket: TicketPlan, rule: String?, defects: [String]) {
         let content = message.content()
         let from = message.from.first { $0.address != nil } ?? message.sender.first
         let senderAddress = from?.address ?? envelope.sender.flatMap { $0.isEmpty ? nil : $0 }
         let subject = message.subject ?? ""
-        let rules = RuleSet(config.rules.map {
-            Rule(name: $0.name, textToMatch: $0.textToMatch, ticketType: $0.ticketType, priority: $0.priority, order: $0.order, enabled: $0.enabled)
-        })
-        let senderText = [from?.name, senderAddress].compactMap { $0 }.joined(separator: " ")
-        let match = rules.firstMatch(PlainSubject(sender: senderText, subject: subject, body: content.bodyText))
+        let decision = try decide(ruleSubject(message, content: content, envelope: envelope), config: config)
         let allDefects = message.defects + content.defects
         let severe = allDefects.filter(\.isSevere)
         var detail = ""
-        if let match { detail += "rule: \(match.rule.name) (\(match.field.rawValue): \"\(match.matchedText)\")\n" }
+        if let m = decision.match { detail += "rule: \(m.rule.name) (\(m.field.rawValue): \"\(m.matchedText)\")\n" }
         if !allDefects.isEmpty { detail += "defects:\n" + allDefects.map { "  \($0)" }.joined(separator: "\n") }
         let attachments = zip(message.structure.attachments, content.attachments).map { part, info in
             TicketPlan.Attachment(filename: info.filename ?? defaultName(info.contentType), contentType: info.contentType,
@@ -72,14 +133,14 @@ public struct Deliverer {
             body: content.bodyText,
             requesterAddress: senderAddress,
             requesterName: from?.name,
-            ticketType: match?.rule.ticketType ?? config.setting("default_ticket_type") ?? "General",
-            priority: match?.rule.priority ?? config.setting("default_priority") ?? "Medium",
+            ticketType: decision.ticketType,
+            priority: decision.priority,
             messageID: message.messageID,
             flagged: !severe.isEmpty,
             detail: detail,
             attachments: attachments,
             notify: !isAutomated(message, envelope: envelope))
-        return (ticket, match?.rule.name, allDefects.map(\.description))
+        return (ticket, decision.match?.rule.name, allDefects.map(\.description))
     }
 
     static func defaultName(_ contentType: String) -> String {

@@ -46,38 +46,43 @@ public struct RuleMatch: Sendable, Equatable {
     public var field: MatchField
     /// The text as it stands in the message.
     public var matchedText: String
+
+    public init(rule: Rule, field: MatchField, matchedText: String) {
+        self.rule = rule
+        self.field = field
+        self.matchedText = matchedText
+    }
 }
 
 /// The enabled rules in the order they run: ascending Priority Order, ties by creation
 /// (the order given). The first rule whose text is found wins.
-public struct RuleSet: Sendable {
+public struct RuleSet {
     public let rules: [Rule]
-    private let needles: [String]
+    public let compiled: CompiledRules
 
-    public init(_ rules: [Rule]) {
-        self.rules = rules.enumerated()
+    public init(_ rules: [Rule], version: UInt64 = 0) {
+        self.rules = Self.ordered(rules)
+        compiled = CompiledRules.inMemory(CompiledRules.compile(texts: self.rules.map(\.textToMatch),
+                                                                 ids: self.rules.indices.map { Int64($0) }, version: version))!
+    }
+
+    /// Enabled rules in running order.
+    public static func ordered(_ rules: [Rule]) -> [Rule] {
+        rules.enumerated()
             .filter { $0.element.enabled }
             .sorted { ($0.element.order, $0.offset) < ($1.element.order, $1.offset) }
             .map(\.element)
-        needles = self.rules.map { $0.textToMatch.lowercased() }
     }
 
     /// The first matching rule, or nil (the default type and priority then apply).
     public func firstMatch(_ m: some RuleSubject) -> RuleMatch? {
-        let fields: [(MatchField, String)] = [(.sender, m.sender), (.subject, m.subject), (.body, m.body)]
-        let lowered = fields.map { ($0.0, $0.1, $0.1.lowercased()) }
-        for (i, needle) in needles.enumerated() where !needle.isEmpty {
-            for (field, original, text) in lowered {
-                if let r = text.firstRange(of: needle) {
-                    // Lowercasing can change lengths (rarely); fall back to the needle then.
-                    let matched = original.count == text.count
-                        ? String(original[original.index(original.startIndex, offsetBy: text.distance(from: text.startIndex, to: r.lowerBound))...]
-                            .prefix(needle.count))
-                        : String(text[r])
-                    return RuleMatch(rule: rules[i], field: field, matchedText: matched)
-                }
-            }
+        guard let (i, field) = compiled.firstMatch(m) else { return nil }
+        let text: String
+        switch field {
+        case .sender: text = m.sender
+        case .subject: text = m.subject
+        case .body: text = m.body
         }
-        return nil
+        return RuleMatch(rule: rules[i], field: field, matchedText: locate(rules[i].textToMatch, in: text) ?? rules[i].textToMatch)
     }
 }

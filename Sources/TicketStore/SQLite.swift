@@ -115,6 +115,18 @@ final class Connection {
     /// Runs `body` in a transaction (BEGIN IMMEDIATE takes the write lock up front, so a writer
     /// never fails half-way for a lock). Rolls back on any error; the first error wins.
     func transaction<T>(immediate: Bool = true, _ body: () throws -> T) throws -> T {
+        if sqlite3_get_autocommit(db) == 0 {
+            // Already inside one (a dry run): nest with a savepoint.
+            try execute("SAVEPOINT nested")
+            do {
+                let result = try body()
+                try execute("RELEASE nested")
+                return result
+            } catch {
+                _ = sqlite3_exec(db, "ROLLBACK TO nested; RELEASE nested", nil, nil, nil)
+                throw error
+            }
+        }
         try execute(immediate ? "BEGIN IMMEDIATE" : "BEGIN")
         do {
             let result = try body()

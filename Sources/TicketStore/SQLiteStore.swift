@@ -63,6 +63,10 @@ public final class SQLiteStore: TicketStore {
 
     // MARK: Reading the configuration
 
+    /// Compiles rule rows (in running order) into an index image; set by the delivery side, so
+    /// that the store stays free of rule logic. Without it, deliveries compile in memory.
+    public var rulesCompiler: (([Configuration.RuleRow], UInt64) -> [UInt8])?
+
     public func configuration() throws -> Configuration {
         var settings: [String: String] = [:]
         for r in try connection.query("SELECT key, value FROM settings") { settings[r[0].text ?? ""] = r[1].text ?? "" }
@@ -71,15 +75,69 @@ public final class SQLiteStore: TicketStore {
             """).map {
             Configuration.TicketType(id: $0[0].int ?? 0, name: $0[1].text ?? "", technician: $0[2].text, notifyEmails: $0[3].text ?? "")
         }
-        let rules = try connection.query("""
+        let version = try rulesVersion()
+        var image: UnsafeRawBufferPointer? = nil
+        var owner: AnyObject? = nil
+        if let compile = rulesCompiler {
+            let cached = try cachedArtifact(name: "rules", version: version) { compile(try self.ruleRows(), version) }
+            image = cached.bytes
+            owner = cached.owner
+        }
+        return Configuration(settings: settings, ticketTypes: types, rulesVersion: version, rulesImage: image, owner: owner,
+                             loadRule: { id in try self.ruleRows(id: id).first }, loadRules: { try self.ruleRows() })
+    }
+
+    func ruleRows(id: Int64? = nil) throws -> [Configuration.RuleRow] {
+        try connection.query("""
             SELECT r.id, r.name, r.text_to_match, t.name, r.priority, r.priority_order, r.enabled
-            FROM rules r JOIN ticket_types t ON t.id = r.ticket_type_id ORDER BY r.priority_order, r.created_at, r.id
-            """).map {
+            FROM rules r JOIN ticket_types t ON t.id = r.ticket_type_id \(id == nil ? "" : "WHERE r.id = ?")
+            ORDER BY r.priority_order, r.created_at, r.id
+            """, id.map { [.int($0)] } ?? []).map {
             Configuration.RuleRow(id: $0[0].int ?? 0, name: $0[1].text ?? "", textToMatch: $0[2].text ?? "", ticketType: $0[3].text ?? "",
                                   priority: $0[4].text ?? "", order: Int($0[5].int ?? 0), enabled: ($0[6].int ?? 0) != 0)
         }
-        return Configuration(settings: settings, ticketTypes: types, rules: rules)
     }
+
+    /// Bytes derived from the database, cached in a file beside it ("wt.db-rules") and mapped,
+    /// so a delivery reads only the pages it needs. The file names the version it was built
+    /// for; a stale or damaged file is rebuilt. When the folder is not writable, the bytes are
+    /// built in memory.
+    func cachedArtifact(name: String, version: UInt64, build: () throws -> [UInt8]) throws -> (bytes: UnsafeRawBufferPointer, owner: AnyObject) {
+        let file = path + "-" + name
+        let headerSize = 24
+        let fd = open(file, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            defer { close(fd) }
+            var st = stat()
+            if fstat(fd, &st) == 0, st.st_size >= headerSize,
+               let p = mmap(nil, Int(st.st_size), PROT_READ, MAP_SHARED, fd, 0), p != MAP_FAILED {
+                let whole = UnsafeRawBufferPointer(start: p, count: Int(st.st_size))
+                let magic = whole.loadUnaligned(as: UInt64.self)
+                let v = whole.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+                let length = whole.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+                if magic == Self.artifactMagic, v == version, length == UInt64(st.st_size) - UInt64(headerSize) {
+                    let m = Mapping(base: p, length: Int(st.st_size))
+                    return (UnsafeRawBufferPointer(rebasing: whole[headerSize...]), m)
+                }
+                munmap(p, Int(st.st_size))
+            }
+        }
+        let bytes = try build()
+        var header = [UInt8]()
+        for v in [Self.artifactMagic, version, UInt64(bytes.count)] { withUnsafeBytes(of: v.littleEndian) { header += $0 } }
+        // Write aside and rename, so a reader never sees half a file.
+        let tmp = file + ".tmp.\(getpid())"
+        let out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        if out >= 0 {
+            let ok = writeAll(out, header) && writeAll(out, bytes)
+            close(out)
+            if !ok || rename(tmp, file) != 0 { unlink(tmp) }
+        }
+        let box = OwnedBytes(bytes)
+        return (UnsafeRawBufferPointer(box.buffer), box)
+    }
+
+    static let artifactMagic: UInt64 = 0x3143_5457_0000_0001
 
     // MARK: Delivery
 
@@ -220,12 +278,48 @@ public final class SQLiteStore: TicketStore {
         try connection.scalar("SELECT data FROM raw_messages WHERE id = ?", [.int(id)])?.blob
     }
 
+    /// The ticket a delivery key created, if that key was delivered before.
+    public func delivered(key: String) throws -> DeliveryOutcome? {
+        guard let row = try connection.query("SELECT ticket_id FROM deliveries WHERE key = ?", [.text(key)]).first else { return nil }
+        return DeliveryOutcome(action: .duplicate, ticketNumber: row[0].int)
+    }
+
     public func integrityCheck() throws -> String {
         try connection.query("PRAGMA integrity_check").compactMap { $0.first?.text }.joined(separator: "\n")
     }
 
     public func count(_ what: CountedThing) throws -> Int {
         Int(try connection.scalar("SELECT count(*) FROM \(what.rawValue)")?.int ?? 0)
+    }
+}
+
+/// A read-only file mapping, unmapped when released.
+final class Mapping {
+    let base: UnsafeMutableRawPointer
+    let length: Int
+    init(base: UnsafeMutableRawPointer, length: Int) { self.base = base; self.length = length }
+    deinit { munmap(base, length) }
+}
+
+/// Bytes copied into memory that is never moved.
+final class OwnedBytes {
+    let buffer: UnsafeMutableRawBufferPointer
+    init(_ bytes: [UInt8]) {
+        buffer = .allocate(byteCount: bytes.count, alignment: 8)
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
+    }
+    deinit { buffer.deallocate() }
+}
+
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBytes { p in
+        var off = 0
+        while off < p.count {
+            let n = write(fd, p.baseAddress! + off, p.count - off)
+            if n < 0 { if errno == EINTR { continue }; return false }
+            off += n
+        }
+        return true
     }
 }
 

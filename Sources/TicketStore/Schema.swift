@@ -108,6 +108,13 @@ enum Schema {
         CREATE INDEX outbox_pending ON outbox(state, next_attempt_at);
         INSERT INTO ticket_types (name) VALUES ('General');
         """),
+        ("2 rule index", """
+        -- Counters; rules_version changes with every change to rules or ticket types, so that
+        -- a compiled rule index can be cached next to the database.
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO meta (key, value) VALUES ('rules_version', 1);
+        INSERT OR IGNORE INTO settings (key, value) VALUES ('priorities', 'Low;Medium;High;Urgent');
+        """),
     ]
 
     /// Settings every database starts with: the Web Tracks e-mail settings and ours.
@@ -136,6 +143,7 @@ enum Schema {
         ("root_url", ""),
         ("default_ticket_type", "General"),
         ("default_priority", "Medium"),
+        ("priorities", "Low;Medium;High;Urgent"),
         ("create_unknown_users", "true"),
     ]
 }

@@ -5,7 +5,7 @@ internal import CSQLite
 
 /// What the rules and the delivery need to know of the configuration, read inside the
 /// delivery's transaction.
-public struct Configuration: Sendable {
+public struct Configuration {
     public struct TicketType: Sendable, Equatable {
         public var id: Int64
         public var name: String
@@ -25,7 +25,38 @@ public struct Configuration: Sendable {
 
     public var settings: [String: String]
     public var ticketTypes: [TicketType]
-    public var rules: [RuleRow]
+    /// Changes with every change to rules or ticket types.
+    public var rulesVersion: UInt64
+    /// The compiled rule index (see `SQLiteStore.rulesCompiler`), mapped from its cache file.
+    public var rulesImage: UnsafeRawBufferPointer?
+    /// Keeps `rulesImage` valid.
+    public var rulesImageOwner: AnyObject?
+    let loadRule: (Int64) throws -> RuleRow?
+    let loadRules: () throws -> [RuleRow]
+
+    public init(settings: [String: String], ticketTypes: [TicketType], rulesVersion: UInt64 = 0, rules: [RuleRow]) {
+        self.settings = settings
+        self.ticketTypes = ticketTypes
+        self.rulesVersion = rulesVersion
+        loadRule = { id in rules.first { $0.id == id } }
+        loadRules = { rules }
+    }
+
+    init(settings: [String: String], ticketTypes: [TicketType], rulesVersion: UInt64, rulesImage: UnsafeRawBufferPointer?,
+         owner: AnyObject?, loadRule: @escaping (Int64) throws -> RuleRow?, loadRules: @escaping () throws -> [RuleRow]) {
+        self.settings = settings
+        self.ticketTypes = ticketTypes
+        self.rulesVersion = rulesVersion
+        self.rulesImage = rulesImage
+        rulesImageOwner = owner
+        self.loadRule = loadRule
+        self.loadRules = loadRules
+    }
+
+    /// One rule by its id (the compiled index names rules by id).
+    public func rule(id: Int64) throws -> RuleRow? { try loadRule(id) }
+    /// Every rule, enabled or not, in running order.
+    public func rules() throws -> [RuleRow] { try loadRules() }
 
     public func setting(_ key: String) -> String? { settings[key] }
     public func flag(_ key: String) -> Bool {

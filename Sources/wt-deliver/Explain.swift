@@ -1,4 +1,5 @@
 import CLIKit
+import Delivery
 import MailMessage
 
 /// The dry run: everything wt-deliver read from a message, for a person or a script.
@@ -6,6 +7,15 @@ struct Explanation {
     let message: Message
     let size: Int
     let content: MessageContent
+    var delivery: Delivery?
+
+    /// What delivery would do with the message.
+    struct Delivery {
+        var database: String
+        var decision: Deliverer.RuleDecision?
+        var action: String?
+        var note: String?
+    }
 
     init(message: Message, size: Int) {
         self.message = message
@@ -45,6 +55,37 @@ struct Explanation {
             }
         }
         w.field("size", size)
+        if let d = delivery {
+            w.key("delivery")
+            w.objectValue { w in
+                w.field("database", d.database)
+                w.field("action", d.action)
+                w.field("note", d.note)
+                if let r = d.decision {
+                    w.key("rules_tried")
+                    w.arrayValue { w in
+                        for t in r.tried {
+                            w.objectValue { w in
+                                w.field("name", t.name)
+                                w.field("text", t.textToMatch)
+                                w.field("order", t.order)
+                            }
+                        }
+                    }
+                    w.key("rule")
+                    if let m = r.match {
+                        w.objectValue { w in
+                            w.field("name", m.rule.name)
+                            w.field("field", m.field.rawValue)
+                            w.field("matched_text", m.matchedText)
+                        }
+                    } else { w.null() }
+                    w.field("ticket_type", r.ticketType)
+                    w.field("priority", r.priority)
+                    w.field("technician", r.technician)
+                }
+            }
+        }
         w.key("defects")
         w.arrayValue { w in for d in m.defects + content.defects { w.string(d.description) } }
         w.endObject()
@@ -95,6 +136,24 @@ struct Explanation {
         let defects = m.defects + content.defects
         s += "\nDefects: \(defects.isEmpty ? "none" : String(defects.count))\n"
         for d in defects { s += "  - \(d)\n" }
+        if let d = delivery {
+            s += "\nDelivery (database \(d.database)):\n"
+            if let note = d.note { s += "  \(note)\n" }
+            if let r = d.decision {
+                s += "  Rules tried, in order:\(r.tried.isEmpty ? " none (no enabled rules)" : "")\n"
+                for t in r.tried {
+                    let hit = r.match?.rule.name == t.name
+                    s += "    \(hit ? "✔" : "✘") \(t.name) (order \(t.order), text \"\(t.textToMatch)\")\n"
+                }
+                if let mt = r.match {
+                    s += "  Matched \"\(mt.rule.name)\": \"\(mt.matchedText)\" in the \(mt.field.rawValue)\n"
+                } else {
+                    s += "  No rule matched: the default ticket type and priority apply\n"
+                }
+                s += "  Ticket type \(r.ticketType), priority \(r.priority), technician \(r.technician ?? "none")\n"
+            }
+            if let a = d.action { s += "  Action: \(a)\n" }
+        }
         return s
     }
 }

@@ -117,6 +117,7 @@ struct Deliver: ParsableCommand {
             // Wait for the lock up to shortly before our own deadline.
             let budget = Int64(deadline) * 1000 - (monotonicMilliseconds() - started) - 2000
             let store = try SQLiteStore(path: databasePath, options: .init(busyTimeoutMilliseconds: Int32(clamping: max(budget, 100))))
+            Deliverer.installRulesCompiler(on: store)
             let deliverer = Deliverer(store: store, logger: logger)
             let envelope = Envelope(sender: sender, recipient: envelopeRecipient, receivedAt: Int64(time(nil)))
             let report = try deliverer.deliver(raw, envelope: envelope)
@@ -143,9 +144,37 @@ struct Deliver: ParsableCommand {
     private func explainStdin() throws -> Int32 {
         let buf = try readAll(fd: 0, what: "standard input")
         let size = buf.count
-        let e = Explanation(message: Message.parse(buf), size: size)
+        let message = Message.parse(buf)
+        var e = Explanation(message: message, size: size)
+        e.delivery = explainDelivery(message, raw: buf)
         writeOut(json ? e.json() : Array(e.text().utf8))
         return Exit.ok
+    }
+
+    /// What delivery would do, read from the database without changing it.
+    private func explainDelivery(_ message: Message, raw: ByteBuffer) -> Explanation.Delivery {
+        var d = Explanation.Delivery(database: databasePath)
+        guard access(databasePath, R_OK) == 0 else {
+            d.note = "no database at \(databasePath): rules not applied (the defaults of a new database would be)"
+            return d
+        }
+        do {
+            let store = try SQLiteStore(path: databasePath, options: .init(busyTimeoutMilliseconds: 5000, readOnly: true))
+            let envelope = Envelope(sender: sender, recipient: recipient ?? recipients.first, receivedAt: 0)
+            let config = try store.configuration()
+            let content = message.content()
+            d.decision = try Deliverer.decide(Deliverer.ruleSubject(message, content: content, envelope: envelope), config: config, withTried: true)
+            let (key, _) = Deliverer.deliveryKey(raw: raw.bytes, recipient: envelope.recipient)
+            if let before = try store.delivered(key: key) {
+                d.action = "duplicate"
+                d.note = "these bytes were delivered to this recipient before (ticket \(before.ticketNumber.map(String.init) ?? "-")): nothing would be added"
+            } else {
+                d.action = "new ticket"
+            }
+        } catch {
+            d.note = "cannot read \(databasePath): \(error)"
+        }
+        return d
     }
 
     private func explainMbox(_ path: String) throws -> Int32 {

@@ -38,11 +38,18 @@ struct Admin: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wt-admin",
         abstract: "Set up and inspect the wt ticket database.",
-        subcommands: [Init.self, Tickets.self, TicketCommand.self, AttachmentCommand.self])
+        subcommands: [Init.self, Tickets.self, TicketCommand.self, AttachmentCommand.self, RulesCommand.self, TypesCommand.self,
+                      UsersCommand.self, SettingsCommand.self, ConfigCommand.self])
 
     /// Runs a subcommand body, turning errors into a clear message and status 1.
     static func guarded(_ body: () throws -> Void) throws {
-        do { try body() } catch let e as AdminError {
+        do { try body() } catch let e as InvalidInput {
+            writeErr("wt-admin: \(e)\nnothing was changed\n")
+            throw ExitCode(65)
+        } catch let e as ConfigFile.ParseError {
+            writeErr("wt-admin: \(e)\nnothing was changed\n")
+            throw ExitCode(65)
+        } catch let e as AdminError {
             writeErr("wt-admin: \(e)\n")
             throw ExitCode(1)
         } catch let e as StoreError {

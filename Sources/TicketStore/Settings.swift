@@ -1,0 +1,144 @@
+/// A bad value, naming the field it was given for. Nothing was changed.
+public struct InvalidInput: Error, CustomStringConvertible, Sendable, Equatable {
+    public var field: String
+    public var message: String
+
+    public init(_ field: String, _ message: String) {
+        self.field = field
+        self.message = message
+    }
+
+    public var description: String { "\(field): \(message)" }
+}
+
+/// Every setting: the Web Tracks e-mail settings and ours, with what each accepts.
+public enum SettingsSchema {
+    public enum Kind: Sendable {
+        case text, singleLine, address, host, port, flag, secret, url
+        case choice([String])
+        /// Semicolon-separated names from a fixed set, at most `max` of them.
+        case fieldList(allowed: [String], max: Int)
+        case list
+        case ticketType
+        case priority
+    }
+
+    public struct Entry: Sendable {
+        public var key: String
+        public var kind: Kind
+        public var help: String
+    }
+
+    /// The fields a notification can show (Web Tracks: "up to eight").
+    public static let notificationFields = ["number", "subject", "status", "priority", "ticket_type", "technician",
+                                            "requester", "body", "created", "updated", "attachments", "history"]
+
+    public static let entries: [Entry] = [
+        Entry(key: "from_email", kind: .address, help: "address notifications are sent from"),
+        Entry(key: "display_name", kind: .singleLine, help: "name shown with the From address"),
+        Entry(key: "smtp_server", kind: .host, help: "SMTP server (empty: pipe to sendmail)"),
+        Entry(key: "smtp_port", kind: .port, help: "SMTP port"),
+        Entry(key: "smtp_requires_auth", kind: .flag, help: "the SMTP server requires authentication"),
+        Entry(key: "smtp_user", kind: .singleLine, help: "SMTP user id"),
+        Entry(key: "smtp_password", kind: .secret, help: "SMTP password"),
+        Entry(key: "email_technician_on_create", kind: .flag, help: "e-mail the technician when a ticket is created"),
+        Entry(key: "email_technician_on_update", kind: .flag, help: "e-mail the technician when a ticket is updated"),
+        Entry(key: "email_end_user_on_create", kind: .flag, help: "e-mail the end user when a ticket is created"),
+        Entry(key: "email_end_user_on_update", kind: .flag, help: "e-mail the end user when a ticket is updated"),
+        Entry(key: "self_notify", kind: .flag, help: "also e-mail the person whose action caused the e-mail"),
+        Entry(key: "html_email", kind: .flag, help: "send e-mail as HTML"),
+        Entry(key: "email_subject", kind: .singleLine, help: "subject of notifications; the ticket number is appended"),
+        Entry(key: "new_ticket_prebody", kind: .text, help: "text before the ticket fields of a new ticket"),
+        Entry(key: "update_ticket_prebody", kind: .text, help: "text before the ticket fields of an updated ticket"),
+        Entry(key: "email_fields", kind: .fieldList(allowed: notificationFields, max: 8), help: "fields sent in notifications, at most eight"),
+        Entry(key: "linkback_position", kind: .choice(["Top", "Bottom", "Exclude"]), help: "where the link to the ticket goes"),
+        Entry(key: "pop_host", kind: .host, help: "POP3 server for fetch mode"),
+        Entry(key: "pop_user", kind: .singleLine, help: "POP3 user"),
+        Entry(key: "pop_password", kind: .secret, help: "POP3 password"),
+        Entry(key: "root_url", kind: .url, help: "root URL of the helpdesk, for links back to tickets"),
+        Entry(key: "default_ticket_type", kind: .ticketType, help: "ticket type when no rule matches"),
+        Entry(key: "default_priority", kind: .priority, help: "priority when no rule matches"),
+        Entry(key: "priorities", kind: .list, help: "the priorities a ticket can have, separated by semicolons"),
+        Entry(key: "create_unknown_users", kind: .flag, help: "an unknown sender becomes a new end user"),
+    ]
+
+    public static func entry(_ key: String) -> Entry? { entries.first { $0.key == key } }
+
+    /// The value as stored (normalised), or an error naming the setting.
+    public static func validate(_ key: String, _ raw: String, ticketTypes: [String], priorities: [String]) throws -> String {
+        guard let e = entry(key) else {
+            throw InvalidInput(key, "no such setting (see: wt-admin settings list)")
+        }
+        let v = raw.trimmingSpaces
+        switch e.kind {
+        case .text, .secret:
+            return raw
+        case .singleLine:
+            if v.contains(where: { $0 == "\n" || $0 == "\r" }) { throw InvalidInput(key, "must be one line") }
+            return v
+        case .address:
+            guard isPlausibleAddress(v) else { throw InvalidInput(key, "\"\(v)\" is not an e-mail address") }
+            return v
+        case .host:
+            if v.isEmpty { return v }
+            guard v.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 46 || $0 == 58 || $0 == 91 || $0 == 93 })
+            else { throw InvalidInput(key, "\"\(v)\" is not a host name or address") }
+            return v
+        case .port:
+            guard let n = Int(v), n >= 1, n <= 65535 else { throw InvalidInput(key, "\"\(v)\" is not a port number (1-65535)") }
+            return String(n)
+        case .flag:
+            switch v.lowercased() {
+            case "true", "yes", "on", "1": return "true"
+            case "false", "no", "off", "0": return "false"
+            default: throw InvalidInput(key, "\"\(v)\" is not true or false")
+            }
+        case .url:
+            if v.isEmpty { return v }
+            guard v.lowercased().hasPrefix("http://") || v.lowercased().hasPrefix("https://"), !v.contains(" ") else {
+                throw InvalidInput(key, "\"\(v)\" is not an http:// or https:// URL")
+            }
+            return v
+        case .choice(let options):
+            guard let o = options.first(where: { $0.lowercased() == v.lowercased() }) else {
+                throw InvalidInput(key, "\"\(v)\" is not one of \(options.joined(separator: ", "))")
+            }
+            return o
+        case .fieldList(let allowed, let max):
+            let items = splitList(v)
+            if items.count > max { throw InvalidInput(key, "\(items.count) fields given, at most \(max) are allowed") }
+            for i in items where !allowed.contains(i.lowercased()) {
+                throw InvalidInput(key, "unknown field \"\(i)\" (known: \(allowed.joined(separator: ", ")))")
+            }
+            var seen = Set<String>()
+            for i in items where !seen.insert(i.lowercased()).inserted { throw InvalidInput(key, "\"\(i)\" is listed twice") }
+            return items.map { $0.lowercased() }.joined(separator: ";")
+        case .list:
+            let items = splitList(v)
+            if items.isEmpty { throw InvalidInput(key, "needs at least one value") }
+            return items.joined(separator: ";")
+        case .ticketType:
+            guard let t = ticketTypes.first(where: { $0.lowercased() == v.lowercased() }) else {
+                throw InvalidInput(key, "no ticket type \"\(v)\" (known: \(ticketTypes.joined(separator: ", ")))")
+            }
+            return t
+        case .priority:
+            guard let p = priorities.first(where: { $0.lowercased() == v.lowercased() }) else {
+                throw InvalidInput(key, "\"\(v)\" is not a priority (known: \(priorities.joined(separator: ", ")))")
+            }
+            return p
+        }
+    }
+}
+
+/// "a; b;;c" -> ["a", "b", "c"]
+public func splitList(_ s: String) -> [String] {
+    s.split(separator: ";").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+}
+
+/// One "@", something on both sides, no white space or brackets.
+public func isPlausibleAddress(_ s: String) -> Bool {
+    let parts = s.split(separator: "@", omittingEmptySubsequences: false)
+    guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return false }
+    return !s.contains { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," || $0 == ";" }
+}
