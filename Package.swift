@@ -54,6 +54,7 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], exclude: ["Fixtures"], swiftSettings: settings),
+        .testTarget(name: "RulesTests", dependencies: ["Rules"], swiftSettings: settings),
         .testTarget(name: "TicketStoreTests", dependencies: ["TicketStore"], swiftSettings: settings),
         // Runs the built executables, as the MTA and an administrator would.
         .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-admin"], exclude: ["Fixtures"], swiftSettings: settings),
