@@ -42,7 +42,7 @@ struct Deliver: ParsableCommand {
     @Option(name: .long, help: "The ticket database (default: $WT_DB, else \(defaultDatabasePath)).")
     var db: String?
 
-    @Option(name: [.customShort("f"), .long], help: "Envelope sender (Postfix ${sender}); empty for bounces.")
+    @Option(name: [.customShort("f"), .long], help: "Envelope sender (Postfix ${sender}); empty for bounces. Default: $SENDER.")
     var sender: String?
 
     @Option(name: .long, help: "Envelope recipient (Postfix ${recipient}).")
@@ -63,7 +63,7 @@ struct Deliver: ParsableCommand {
     @Option(name: .long, help: "With --explain: read every message of this mbox file instead of stdin.")
     var mbox: String?
 
-    @Argument(help: "Envelope recipients, as Postfix passes them after --.")
+    @Argument(help: "Envelope recipient, as Postfix passes it after --. Default: $ORIGINAL_RECIPIENT, else $RECIPIENT.")
     var recipients: [String] = []
 
     func validate() throws {
@@ -112,14 +112,16 @@ struct Deliver: ParsableCommand {
             writeErr("wt-deliver: empty message on standard input: nothing to deliver\n")
             return Exit.dataErr
         }
-        let envelopeRecipient = recipient ?? recipients.first
+        // Postfix's local(8) (an alias or .forward) passes the envelope in the environment.
+        let envelopeRecipient = recipient ?? recipients.first ?? environment("ORIGINAL_RECIPIENT") ?? environment("RECIPIENT")
+        let envelopeSender = sender ?? environment("SENDER")
         do {
             // Wait for the lock up to shortly before our own deadline.
             let budget = Int64(deadline) * 1000 - (monotonicMilliseconds() - started) - 2000
             let store = try SQLiteStore(path: databasePath, options: .init(busyTimeoutMilliseconds: Int32(clamping: max(budget, 100))))
             Deliverer.installRulesCompiler(on: store)
             let deliverer = Deliverer(store: store, logger: logger)
-            let envelope = Envelope(sender: sender, recipient: envelopeRecipient, receivedAt: Int64(time(nil)))
+            let envelope = Envelope(sender: envelopeSender, recipient: envelopeRecipient, receivedAt: Int64(time(nil)))
             let report = try deliverer.deliver(raw, envelope: envelope)
             let ms = monotonicMilliseconds() - started
             logger.info("delivered", metadata: [
@@ -199,6 +201,11 @@ struct Deliver: ParsableCommand {
         progress.done()
         return Exit.ok
     }
+}
+
+func environment(_ name: String) -> String? {
+    guard let v = getenv(name) else { return nil }
+    return String(cString: v)
 }
 
 /// Our own deadline and SIGTERM: exit 75 at once. SQLite's journal makes that safe at any
