@@ -39,6 +39,7 @@ demo: build
 	@.build/release/wt-admin ticket show 1 --db $(DEMO_DB)
 
 test: build
+	@scripts/install-deps.sh test
 	$(SWIFT) test --parallel
 	rm -f integration/out/figures.txt
 	cd integration && python3 -m pytest -q -p no:cacheprovider .
@@ -53,6 +54,36 @@ bench: build bench-deps
 conformance: build
 	python3 $(SHARED)/tools/conformance.py --bin .build/release/wt-deliver --show 100
 
+# libFuzzer + AddressSanitizer (LeakSanitizer on) on the parser, built into .build-fuzz/ only.
+# Debug assertions (unsafe-buffer bounds checks) and run-time exclusivity checks stay on in
+# this optimized build. lld: gold crashes linking the sanitizer runtimes. See fuzz/README.md.
+FUZZ_SECONDS ?= 600
+FUZZ_SCRATCH ?= .build-fuzz
+FUZZ_OUT ?= $(FUZZ_SCRATCH)/out
+FUZZ_FLAGS ?=
+FUZZ_BIN = $(FUZZ_SCRATCH)/release/wt-fuzz
+FUZZ_BUILD_FLAGS = -c release --scratch-path $(FUZZ_SCRATCH) --product wt-fuzz \
+	-Xswiftc -sanitize=fuzzer,address -Xswiftc -DWT_FUZZ \
+	-Xswiftc -assert-config -Xswiftc Debug -Xswiftc -enforce-exclusivity=checked \
+	-Xcc -fsanitize=fuzzer-no-link,address -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld
+
+.PHONY: fuzz-build
+
+fuzz-build:
+	$(SWIFT) build $(FUZZ_BUILD_FLAGS)
+
+# The job's log is $(FUZZ_OUT)/fuzz-0.log; crash-*, leak-*, timeout-*, oom-* land in $(FUZZ_OUT)/.
+fuzz: fuzz-build
+	@mkdir -p fuzz/corpus-run $(FUZZ_OUT)
+	cd $(FUZZ_OUT) && SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1 \
+	  $(CURDIR)/$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	  -dict=$(CURDIR)/fuzz/mail.dict -detect_leaks=1 -print_final_stats=1 -jobs=1 -workers=1 \
+	  -artifact_prefix=$(CURDIR)/$(FUZZ_OUT)/ $(FUZZ_FLAGS) $(CURDIR)/fuzz/corpus-run $(CURDIR)/fuzz/seeds; \
+	  status=$$?; grep -a -E '^#[0-9]+.*(DONE|cov:)' fuzz-0.log | tail -n 3; \
+	  grep -a -E '^stat::|ERROR|SUMMARY|Test unit written|CRASH|crash-|leak-|timeout-|oom-' fuzz-0.log | tail -n 40; \
+	  ls -l $(CURDIR)/$(FUZZ_OUT) | grep -E 'crash-|leak-|timeout-|oom-' || echo "fuzz: no crash, leak, timeout or OOM saved"; \
+	  exit $$status
+
 clean:
 	rm -rf .build
 SUDO ?= $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -61,7 +92,11 @@ SUDO ?= $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # GMime 3 headers for bench/gmime-parse.c; installed only when missing.
 bench-deps:
-	@pkg-config --exists gmime-3.0 2>/dev/null || { \
-	  $(SUDO) apt-get update && \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y libgmime-3.0-dev pkg-config; }
+	@missing=""; \
+	pkg-config --exists gmime-3.0 2>/dev/null || missing="$$missing libgmime-3.0-dev pkg-config"; \
+	echo '#include <sqlite3.h>' | cc -E - >/dev/null 2>&1 || missing="$$missing libsqlite3-dev"; \
+	[ -x /usr/bin/time ] || missing="$$missing time"; \
+	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	[ -z "$$missing" ] || { $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; }
 

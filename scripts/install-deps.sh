@@ -1,14 +1,28 @@
 #!/bin/sh
-# Installs what building and testing need, only when it is missing (Debian packages).
+# Installs what building (and, with "test", testing) needs, only what is missing.
+# Debian packages through apt-get; pytest through pip when no python3 module has it.
 set -e
-need=""
+mode=${1:-build}
 command -v swift >/dev/null 2>&1 || { echo "swift is not on PATH (expected /opt/swift/usr/bin)" >&2; exit 1; }
+need=""
 [ -f /usr/include/sqlite3.h ] || need="$need libsqlite3-dev"
 [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || need="$need libcurl4-openssl-dev"
 command -v python3 >/dev/null 2>&1 || need="$need python3"
+if [ "$mode" = test ]; then
+  for tool in strace:strace sqlite3:sqlite3 setpriv:util-linux postfix:postfix procmail:procmail; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || need="$need ${tool#*:}"
+  done
+fi
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 if [ -n "$need" ]; then
   echo "installing:$need"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  # Postfix asks questions on install: a local-only mail system named wt.test.
+  echo "postfix postfix/main_mailer_type select Local only" | $SUDO debconf-set-selections 2>/dev/null || true
+  echo "postfix postfix/mailname string wt.test" | $SUDO debconf-set-selections 2>/dev/null || true
   $SUDO apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $need >/dev/null
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need >/dev/null
+fi
+if [ "$mode" = test ] && ! python3 -m pytest --version >/dev/null 2>&1; then
+  echo "installing: pytest"
+  python3 -m pip install -q pytest
 fi
