@@ -79,13 +79,9 @@ struct MboxReader {
         guard pos < end else { return nil }
         pos = b.nextLine(pos, end)
         let start = pos
-        // The next "From " line, found with memmem rather than line by line.
-        var scan = end
-        "\nFrom ".utf8CString.withUnsafeBufferPointer { needle in
-            if start < end, let hit = wt_memmem(data.base + start - 1, end - start + 1, needle.baseAddress!, 6) {
-                scan = UnsafePointer(data.base).distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
-            }
-        }
+        // The next "From " line, found sixteen bytes at a time rather than line by line.
+        let hit = wt_find_from_line(data.base + start - 1, end - start + 1)
+        let scan = hit == end - start + 1 ? end : start + hit
         // Lines quoted as ">From " need unquoting; without one, the bytes are used as they are.
         var quoted = false
         ">From ".utf8CString.withUnsafeBufferPointer { needle in

@@ -25,5 +25,9 @@ size_t wt_base64_finish(wt_b64_state *st, uint8_t *dst);
 
 
 /// memmem(3), which the C library declares only under _GNU_SOURCE.
+
 const void *wt_memmem(const void *haystack, size_t hlen, const void *needle, size_t nlen);
+/// The offset of the next "\nFrom " (an mbox separator line) in [p, p+n), or n.
+size_t wt_find_from_line(const uint8_t *p, size_t n);
+
 #endif
