@@ -204,7 +204,9 @@ def test_injected_io_errors_never_lose_or_duplicate(tmp_path, syscall, error):
         seen.add(r.rc)
         assert r.rc in (0, 75), r
         assert integrity(db) == 'ok'
-        assert tickets_with_message_id(db, data) == (1 if r.rc == 0 else 0)
+        # 0: stored. 75: not stored, or stored but not known to be durable (a failed fsync
+        # after the frames were written); either way the retry must end with one ticket.
+        assert tickets_with_message_id(db, data) in ((1,) if r.rc == 0 else (0, 1))
         # The MTA retries: exactly one ticket in the end.
         assert deliver(db, data).rc == 0
         assert tickets_with_message_id(db, data) == 1

@@ -115,6 +115,10 @@ enum Schema {
         INSERT INTO meta (key, value) VALUES ('rules_version', 1);
         INSERT OR IGNORE INTO settings (key, value) VALUES ('priorities', 'Low;Medium;High;Urgent');
         """),
+        ("3 redeliveries", """
+        -- How often the MTA handed us a message we already had (after a 75, or a duplicate).
+        ALTER TABLE deliveries ADD COLUMN redeliveries INTEGER NOT NULL DEFAULT 0;
+        """),
     ]
 
     /// Settings every database starts with: the Web Tracks e-mail settings and ours.

@@ -118,7 +118,8 @@ struct Deliver: ParsableCommand {
         do {
             // Wait for the lock up to shortly before our own deadline.
             let budget = Int64(deadline) * 1000 - (monotonicMilliseconds() - started) - 2000
-            let store = try SQLiteStore(path: databasePath, options: .init(busyTimeoutMilliseconds: Int32(clamping: max(budget, 100))))
+            let store = try SQLiteStore(path: databasePath, options: .init(busyTimeoutMilliseconds: Int32(clamping: max(budget, 100)),
+                                                                          checkpointOnClose: false))
             Deliverer.installRulesCompiler(on: store)
             let deliverer = Deliverer(store: store, logger: logger)
             let envelope = Envelope(sender: envelopeSender, recipient: envelopeRecipient, receivedAt: Int64(time(nil)))
