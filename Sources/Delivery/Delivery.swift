@@ -126,7 +126,7 @@ public struct Deliverer {
         let attachments = zip(message.structure.attachments, content.attachments).map { part, info in
             TicketPlan.Attachment(filename: info.filename ?? defaultName(info.contentType), contentType: info.contentType,
                                   size: info.size, sha256: info.sha256, inline: info.inline, contentID: info.contentID,
-                                  data: { part.decodedBody() })
+                                  data: { sink in part.decodeBody(into: sink) })
         }
         let ticket = TicketPlan(
             subject: subject.isEmpty ? "(no subject)" : subject,

@@ -110,6 +110,30 @@ final class Connection {
     }
 
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(db) }
+
+    /// Fills a zeroblob column of row `rowid` from `produce`, which hands over the bytes in
+    /// order. Large values go through here so that SQLite never builds a record holding them
+    /// whole: a 50 MB message then costs 50 MB of memory, not 100.
+    func writeBlob(table: String, column: String, rowid: Int64, size: Int,
+                   _ produce: ((UnsafeBufferPointer<UInt8>) -> Void) -> Void) throws {
+        var handle: OpaquePointer?
+        let rc = sqlite3_blob_open(db, "main", table, column, rowid, 1, &handle)
+        guard rc == SQLITE_OK, let handle else { throw error(rc, "opening \(table).\(column) for writing") }
+        defer { sqlite3_blob_close(handle) }
+        var offset: Int32 = 0
+        var failure: Int32 = SQLITE_OK
+        produce { chunk in
+            guard failure == SQLITE_OK, let base = chunk.baseAddress, chunk.count > 0 else { return }
+            if Int(offset) + chunk.count > size { failure = SQLITE_TOOBIG; return }
+            let r = sqlite3_blob_write(handle, base, Int32(chunk.count), offset)
+            if r != SQLITE_OK { failure = r; return }
+            offset += Int32(chunk.count)
+        }
+        if failure != SQLITE_OK { throw error(failure, "writing \(table).\(column)") }
+        if Int(offset) != size {
+            throw StoreError(code: SQLITE_MISMATCH, message: "wrote \(offset) of \(size) bytes", context: "writing \(table).\(column)")
+        }
+    }
     var changes: Int { Int(sqlite3_changes(db)) }
 
     /// Runs `body` in a transaction (BEGIN IMMEDIATE takes the write lock up front, so a writer

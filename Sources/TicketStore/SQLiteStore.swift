@@ -163,12 +163,19 @@ public final class SQLiteStore: TicketStore {
             let plan = try makePlan(config)
             let now = envelope.receivedAt
 
-            let insRaw = try c.prepare("INSERT INTO raw_messages (received_at, sender, recipient, size, sha256, data) VALUES (?, ?, ?, ?, ?, ?)")
-            try insRaw.bind([.int(now), envelope.sender.map(SQLValue.text) ?? .null, envelope.recipient.map(SQLValue.text) ?? .null,
-                             .int(Int64(raw.count)), .text(rawSHA256)])
-            try insRaw.bindNoCopy(raw, at: 6)
-            while try insRaw.step() {}
+            try c.prepare("INSERT INTO raw_messages (received_at, sender, recipient, size, sha256, data) VALUES (?, ?, ?, ?, ?, zeroblob(?))")
+                .run([.int(now), envelope.sender.map(SQLValue.text) ?? .null, envelope.recipient.map(SQLValue.text) ?? .null,
+                      .int(Int64(raw.count)), .text(rawSHA256), .int(Int64(raw.count))])
             let rawID = c.lastInsertRowID
+            try c.writeBlob(table: "raw_messages", column: "data", rowid: rawID, size: raw.count) { sink in
+                guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+                var off = 0
+                while off < raw.count {
+                    let n = min(1 << 20, raw.count - off)
+                    sink(UnsafeBufferPointer(start: base + off, count: n))
+                    off += n
+                }
+            }
 
             let requester = try resolveRequester(address: plan.requesterAddress, name: plan.requesterName,
                                                  create: config.flag("create_unknown_users"), now: now)
@@ -193,7 +200,7 @@ public final class SQLiteStore: TicketStore {
 
             if !plan.attachments.isEmpty {
                 let hasBlob = try c.prepare("SELECT 1 FROM blobs WHERE sha256 = ?")
-                let insBlob = try c.prepare("INSERT INTO blobs (sha256, size, data) VALUES (?, ?, ?)")
+                let insBlob = try c.prepare("INSERT INTO blobs (sha256, size, data) VALUES (?, ?, zeroblob(?))")
                 let insAtt = try c.prepare("""
                     INSERT INTO attachments (ticket_id, event_id, sha256, filename, content_type, size, inline, content_id)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -201,13 +208,8 @@ public final class SQLiteStore: TicketStore {
                 for a in plan.attachments {
                     try hasBlob.bind([.text(a.sha256)])
                     if !(try hasBlob.step()) {
-                        let bytes = a.data()
-                        try insBlob.bind([.text(a.sha256), .int(Int64(bytes.count))])
-                        // The bytes must stay alive while stepping: step inside the same scope.
-                        try bytes.withUnsafeBytes { p in
-                            try insBlob.bindNoCopy(p, at: 3)
-                            while try insBlob.step() {}
-                        }
+                        try insBlob.run([.text(a.sha256), .int(Int64(a.size)), .int(Int64(a.size))])
+                        try c.writeBlob(table: "blobs", column: "data", rowid: c.lastInsertRowID, size: a.size, a.data)
                     }
                     try insAtt.run([.int(ticketID), .int(eventID), .text(a.sha256), .text(sanitizeFilename(a.filename)), .text(a.contentType),
                                     .int(Int64(a.size)), .int(a.inline ? 1 : 0), a.contentID.map(SQLValue.text) ?? .null])

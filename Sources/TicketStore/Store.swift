@@ -73,11 +73,12 @@ public struct TicketPlan {
         public var sha256: String
         public var inline: Bool
         public var contentID: String?
-        /// Produces the bytes; called only when the store does not hold them yet.
-        public var data: () -> [UInt8]
+        /// Hands the bytes, in order and in pieces, to the given sink; called only when the
+        /// store does not hold them yet.
+        public var data: ((UnsafeBufferPointer<UInt8>) -> Void) -> Void
 
         public init(filename: String, contentType: String, size: Int, sha256: String, inline: Bool,
-                    contentID: String?, data: @escaping () -> [UInt8]) {
+                    contentID: String?, data: @escaping ((UnsafeBufferPointer<UInt8>) -> Void) -> Void) {
             self.filename = filename
             self.contentType = contentType
             self.size = size

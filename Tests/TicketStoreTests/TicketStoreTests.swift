@@ -46,7 +46,7 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         let store = try SQLiteStore(path: t.path)
         let pdf = Array("%PDF-1.4 tiny".utf8)
         let att = TicketPlan.Attachment(filename: "../../etc/passwd", contentType: "application/pdf", size: pdf.count,
-                                        sha256: "abc", inline: false, contentID: nil, data: { pdf })
+                                        sha256: "abc", inline: false, contentID: nil, data: { sink in pdf.withUnsafeBufferPointer { sink($0) } })
         let out = try deliver(store, key: "k1", plan(attachments: [att]))
         #expect(out == DeliveryOutcome(action: .created, ticketNumber: 1))
         let detail = try #require(try store.ticket(number: 1))
@@ -95,7 +95,7 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         let bytes = Array(repeating: UInt8(7), count: 1000)
         func att() -> TicketPlan.Attachment {
             TicketPlan.Attachment(filename: "a.bin", contentType: "application/octet-stream", size: 1000, sha256: "same",
-                                  inline: false, contentID: nil, data: { produced += 1; return bytes })
+                                  inline: false, contentID: nil, data: { sink in produced += 1; bytes.withUnsafeBufferPointer { sink($0) } })
         }
         _ = try deliver(store, key: "k1", plan(attachments: [att()]))
         _ = try deliver(store, key: "k2", plan(attachments: [att()]))
