@@ -83,6 +83,7 @@ public func parseMailDate(_ text: String) -> MailDate? {
     }
     guard let d = day, let mo = month, var y = year, let hh = h, let mm = m else { return nil }
     if y < 50 { y += 2000 } else if y < 1000 { y += 1900 }
-    guard hh < 24, mm < 60, s <= 60, d <= 31 else { return nil }
+    // Years outside 1-9999 are garbage (and would overflow the epoch arithmetic).
+    guard (0..<24).contains(hh), (0..<60).contains(mm), (0...60).contains(s), (1...31).contains(d), (1...9999).contains(y) else { return nil }
     return MailDate(year: y, month: mo, day: d, hour: hh, minute: mm, second: min(s, 59), offsetMinutes: off ?? 0)
 }

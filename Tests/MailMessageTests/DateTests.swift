@@ -69,3 +69,12 @@ struct DateTests {
         #expect(Fixture.message("folded-headers.eml").date == nil)
     }
 }
+
+@Suite struct DateBoundsTests {
+    /// Found by the fuzzer: a huge year overflowed the epoch arithmetic.
+    @Test(arguments: ["Mon, 1 Jan 99999999999999999 10:00:00 +0000", "1 Jan 2020 -3:10:00",
+                      "32 Jan 2020 10:00:00", "1 Jan 2020 24:00:00"])
+    func outOfRangeDatesAreRejected(text: String) {
+        #expect(parseMailDate(text) == nil)
+    }
+}
