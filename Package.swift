@@ -41,7 +41,6 @@ let package = Package(
             dependencies: [
                 "MailMessage", "CKernels", "Delivery", "TicketStore", "CLIKit",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings
         ),

@@ -16,8 +16,4 @@ static inline int wt_sqlite3_bind_blob_static(sqlite3_stmt *s, int i, const void
 static inline int wt_sqlite3_bind_text_static(sqlite3_stmt *s, int i, const char *text, sqlite3_int64 n) {
     return sqlite3_bind_text64(s, i, text, (sqlite3_uint64)n, SQLITE_STATIC, SQLITE_UTF8);
 }
-// sqlite3_db_config is variadic, which Swift cannot call.
-static inline int wt_sqlite3_no_checkpoint_on_close(sqlite3 *db) {
-    return sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)0);
-}
 #endif

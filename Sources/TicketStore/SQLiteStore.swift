@@ -15,18 +15,11 @@ public final class SQLiteStore: TicketStore {
         public var readOnly = false
         /// Create the file and schema when missing.
         public var create = true
-        /// Checkpoint the WAL into the database when the last connection closes. A delivery
-        /// turns it off: the commit is already durable in the WAL, and the checkpoint would
-        /// cost every delivery two more fsyncs (SQLite's automatic checkpoint still runs
-        /// every thousand pages).
-        public var checkpointOnClose = true
 
-        public init(busyTimeoutMilliseconds: Int32 = 30_000, readOnly: Bool = false, create: Bool = true,
-                    checkpointOnClose: Bool = true) {
+        public init(busyTimeoutMilliseconds: Int32 = 30_000, readOnly: Bool = false, create: Bool = true) {
             self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
             self.readOnly = readOnly
             self.create = create
-            self.checkpointOnClose = checkpointOnClose
         }
     }
 
@@ -35,7 +28,6 @@ public final class SQLiteStore: TicketStore {
         connection = try Connection(path: path, options: .init(readOnly: options.readOnly, create: options.create,
                                                                busyTimeoutMilliseconds: options.busyTimeoutMilliseconds))
         if options.readOnly { return }
-        if !options.checkpointOnClose { wt_sqlite3_no_checkpoint_on_close(connection.db) }
         let deadline = monotonicMilliseconds() + Int64(options.busyTimeoutMilliseconds)
         // WAL once per file; racing processes may see BUSY while another switches it.
         if try connection.pragma("journal_mode", retryUntil: deadline)?.lowercased() != "wal" {

@@ -7,7 +7,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import ArgumentParser
 import Delivery
 import Logging
 import CLIKit
@@ -26,50 +25,97 @@ enum Exit {
 /// Where the database is when neither --db nor WT_DB says.
 let defaultDatabasePath = "/var/lib/wt/wt.db"
 
-struct Deliver: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "wt-deliver",
-        abstract: "Turn one e-mail message on standard input into a helpdesk ticket.",
-        discussion: """
-            Postfix (pipe) and procmail start wt-deliver once per message. The database is --db, \
-            else $WT_DB, else \(defaultDatabasePath); it is created when missing.
-
-            Exit status: 0 delivered (or delivered before: nothing is added twice); 75 temporary \
-            failure, the MTA keeps the message and retries; 65 empty input; 64 bad options.
-            --explain reads the message and prints what wt-deliver sees, changing nothing.
-            """)
-
-    @Option(name: .long, help: "The ticket database (default: $WT_DB, else \(defaultDatabasePath)).")
+/// The command line, parsed by hand: swift-argument-parser would cost every delivery about a
+/// millisecond (and load FoundationEssentials), a third of a delivery's time.
+struct Deliver {
     var db: String?
-
-    @Option(name: [.customShort("f"), .long], help: "Envelope sender (Postfix ${sender}); empty for bounces. Default: $SENDER.")
     var sender: String?
-
-    @Option(name: .long, help: "Envelope recipient (Postfix ${recipient}).")
     var recipient: String?
-
-    @Option(name: .long, help: "Give up with status 75 after this many seconds.")
-    var deadline: Int = 120
-
-    @Flag(name: .long, help: "Also write the log line to standard error.")
+    var deadline = 120
     var verbose = false
-
-    @Flag(name: .long, help: "Print what the message is read as, and change nothing.")
     var explain = false
-
-    @Flag(name: .long, help: "With --explain: print one JSON object (one per message with --mbox).")
     var json = false
-
-    @Option(name: .long, help: "With --explain: read every message of this mbox file instead of stdin.")
     var mbox: String?
-
-    @Argument(help: "Envelope recipient, as Postfix passes it after --. Default: $ORIGINAL_RECIPIENT, else $RECIPIENT.")
     var recipients: [String] = []
 
-    func validate() throws {
-        if mbox != nil && !explain { throw ValidationError("--mbox needs --explain") }
-        if json && !explain { throw ValidationError("--json needs --explain") }
-        if deadline < 1 || deadline > 3600 { throw ValidationError("--deadline must be between 1 and 3600 seconds") }
+    static let usage = """
+        Usage: wt-deliver [--db PATH] [-f SENDER] [--deadline SECONDS] [--verbose] [--] [RECIPIENT]
+               wt-deliver --explain [--json] [--db PATH] [--mbox FILE] [-f SENDER] [--] [RECIPIENT]
+
+        Turn one e-mail message on standard input into a helpdesk ticket.
+
+        Postfix (pipe) and procmail start wt-deliver once per message. The database is --db, \
+        else $WT_DB, else \(defaultDatabasePath); it is created when missing.
+
+        Options:
+          --db PATH            the ticket database
+          -f, --sender ADDR    envelope sender (Postfix ${sender}); empty for bounces (default: $SENDER)
+          --recipient ADDR     envelope recipient (default: the argument after --, else
+                               $ORIGINAL_RECIPIENT, else $RECIPIENT)
+          --deadline SECONDS   give up with status 75 after this long (default 120, 1-3600)
+          --verbose            also write the log line to standard error
+          --explain            print what the message is read as, and what delivery would do;
+                               change nothing
+          --json               with --explain: one JSON object (one per message with --mbox)
+          --mbox FILE          with --explain: every message of an mbox file instead of stdin
+          -h, --help           this text
+
+        Exit status: 0 delivered (or delivered before: nothing is added twice); 75 temporary
+        failure, the MTA keeps the message and retries; 65 empty input; 64 bad options.
+
+        """
+
+    struct UsageError: Error { let message: String }
+
+    static func parse(_ args: [String]) throws -> Deliver? {
+        var d = Deliver()
+        var i = 0
+        func value(_ name: String) throws -> String {
+            i += 1
+            guard i < args.count else { throw UsageError(message: "\(name) needs a value") }
+            return args[i]
+        }
+        while i < args.count {
+            let a = args[i]
+            // "--name=value" as well as "--name value".
+            var name = a, inline: String? = nil
+            if a.hasPrefix("--"), let eq = a.firstIndex(of: "=") {
+                name = String(a[..<eq])
+                inline = String(a[a.index(after: eq)...])
+            }
+            func take() throws -> String {
+                if let inline { return inline }
+                return try value(name)
+            }
+            switch name {
+            case "--": d.recipients += args[(i + 1)...]; i = args.count; continue
+            case "-h", "--help": return nil
+            case "--db": d.db = try take()
+            case "-f", "--sender": d.sender = try take()
+            case "--recipient": d.recipient = try take()
+            case "--deadline":
+                let v = try take()
+                guard let n = Int(v) else { throw UsageError(message: "--deadline: \"\(v)\" is not a whole number of seconds") }
+                d.deadline = n
+            case "--mbox": d.mbox = try take()
+            case "--verbose": d.verbose = true
+            case "--explain": d.explain = true
+            case "--json": d.json = true
+            default:
+                if a.hasPrefix("-f"), a.count > 2, !a.hasPrefix("--") {
+                    d.sender = String(a.dropFirst(2))  // "-fSENDER", as sendmail writes it
+                } else if a.hasPrefix("-") && a != "-" {
+                    throw UsageError(message: "unknown option '\(a)'")
+                } else {
+                    d.recipients.append(a)
+                }
+            }
+            i += 1
+        }
+        if d.mbox != nil && !d.explain { throw UsageError(message: "--mbox needs --explain") }
+        if d.json && !d.explain { throw UsageError(message: "--json needs --explain") }
+        if d.deadline < 1 || d.deadline > 3600 { throw UsageError(message: "--deadline must be between 1 and 3600 seconds") }
+        return d
     }
 
     var databasePath: String {
@@ -118,8 +164,7 @@ struct Deliver: ParsableCommand {
         do {
             // Wait for the lock up to shortly before our own deadline.
             let budget = Int64(deadline) * 1000 - (monotonicMilliseconds() - started) - 2000
-            let store = try SQLiteStore(path: databasePath, options: .init(busyTimeoutMilliseconds: Int32(clamping: max(budget, 100)),
-                                                                          checkpointOnClose: false))
+            let store = try SQLiteStore(path: databasePath, options: .init(busyTimeoutMilliseconds: Int32(clamping: max(budget, 100))))
             Deliverer.installRulesCompiler(on: store)
             let deliverer = Deliverer(store: store, logger: logger)
             let envelope = Envelope(sender: envelopeSender, recipient: envelopeRecipient, receivedAt: Int64(time(nil)))
@@ -235,20 +280,17 @@ func monotonicMilliseconds() -> Int64 {
     return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
 }
 
-// Parse options ourselves so that no error escapes with ArgumentParser's own status (1).
+// Options are checked before anything is read: a bad service line bounces (64) at once.
 let status: Int32
 do {
-    let command = try Deliver.parse()
-    status = command.runMapped()
-} catch {
-    let code = Deliver.exitCode(for: error)
-    let text = Deliver.fullMessage(for: error)
-    if code == .success {
-        print(text)
-        status = Exit.ok
+    if let command = try Deliver.parse(Array(CommandLine.arguments.dropFirst())) {
+        status = command.runMapped()
     } else {
-        writeErr("wt-deliver: \(text)\n")
-        status = Exit.usage
+        writeOut(Array(Deliver.usage.utf8))
+        status = Exit.ok
     }
+} catch let e as Deliver.UsageError {
+    writeErr("wt-deliver: \(e.message)\n  See 'wt-deliver --help'.\n")
+    status = Exit.usage
 }
 exit(status)

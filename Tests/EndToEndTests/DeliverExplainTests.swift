@@ -77,7 +77,9 @@ import Testing
     }
 
     @Test(arguments: [
-        (["--frobnicate"], "Unknown option '--frobnicate'"),
+        (["--frobnicate"], "unknown option '--frobnicate'"),
+        (["--db"], "--db needs a value"),
+        (["--deadline", "soon"], "--deadline: \"soon\" is not a whole number"),
         (["--mbox", "x.mbox"], "--mbox needs --explain"),
         (["--json"], "--json needs --explain"),
     ])
