@@ -47,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "wt-admin",
             dependencies: [
-                "TicketStore", "CLIKit", "Rules",
+                "TicketStore", "CLIKit", "Rules", "MailMessage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings

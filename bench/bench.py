@@ -1,15 +1,25 @@
 #!/usr/bin/env python3
 """wt benchmark driver (`make bench`).
 
-Runs each section in SECTIONS and prints its table. Environment:
+    python3 bench/bench.py [SECTION...]
+
+Runs each section in SECTIONS (or only those named: a section is named by the start of its
+title, e.g. `parse` or `delivery`) and prints its table. Environment:
   WT_DELIVER     wt-deliver binary (default .build/release/wt-deliver)
-  BENCH_ROUNDS   timed rounds per command (default 7); the median is reported
+  WT_ADMIN       wt-admin binary (default: beside WT_DELIVER; optional)
+  BENCH_ROUNDS   timed rounds per command; the median is reported
+                 (default 7 for parse throughput, 15 for delivery time)
 """
+import base64
 import os
+import random
 import shlex
+import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -68,7 +78,8 @@ def timed(cmd, capture=False):
 # ---- sections ---------------------------------------------------------
 
 def parse_throughput(ctx):
-    rounds = ctx["rounds"]
+    ensure_inputs()
+    rounds = ctx["rounds"] or 7
     print("Commands (stdout discarded), %d alternating rounds, median wall time:" % rounds)
     show([ctx["wt"], "--explain", "--mbox", "FILE"], " > /dev/null")
     show([GMIME, "FILE"])
@@ -96,20 +107,414 @@ def parse_throughput(ctx):
         print("gmime-parse %s: %s" % (name, counts))
 
 
+# ---- delivery time ----------------------------------------------------
+#
+# One process per message, as Postfix's pipe(8) starts it, the message written to its stdin
+# through a pipe. Every contender gets its own database, created and warmed up before
+# anything is timed; every timed run delivers a message no database has seen (the run number
+# is in its Message-ID, Subject and Date, and the attachment bytes differ per run).
+
+DELIVERY = OUT / "delivery"
+FLOOR = OUT / "floor"
+VENV = OUT / "venv"
+ROUNDUP = "roundup==2.6.0"
+RULES = 50
+SENDER = "alice.martin@example.org"
+RECIPIENT = "helpdesk@example.com"
+SMALL_ROUNDS = 15
+BIG_ATTACHMENT = 50 << 20
+# Child processes write Python byte-code caches as on a normal install (this machine's
+# environment may turn that off for everything).
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+WORDS = ("the ticket server please update account order printer network access report error "
+         "screen login password meeting invoice budget team project deadline urgent question "
+         "thanks regards status floor office laptop monitor cable restart again since monday").split()
+
+
+def _text(rng, chars, width=72):
+    lines, line, total = [], [], 0
+    while total < chars:
+        w = rng.choice(WORDS)
+        line.append(w)
+        total += len(w) + 1
+        if sum(len(x) + 1 for x in line) > width:
+            lines.append(" ".join(line))
+            line = []
+    lines.append(" ".join(line))
+    return "\n".join(lines) + "\n"
+
+
+def _headers(n, subject, content_type):
+    day = 1 + n % 28
+    rng = random.Random(n)
+    hops = "".join(
+        "Received: from mx%d.example.net (mx%d.example.net [192.0.2.%d])\n"
+        "\tby mail.example.com (Postfix) with ESMTPS id %08X\n"
+        "\tfor <%s>; %d Nov 2025 10:%02d:%02d +0000\n"
+        % (i, i, 10 + i, rng.getrandbits(32), RECIPIENT, day, n % 60, i) for i in range(3))
+    sig = base64.b64encode(rng.randbytes(256)).decode()
+    return (
+        "Return-Path: <%s>\n%s"
+        "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.org; s=mail;\n"
+        "\th=from:to:subject:date:message-id; bh=%s;\n\tb=%s\n"
+        "Authentication-Results: mail.example.com; dkim=pass header.d=example.org;\n"
+        "\tspf=pass smtp.mailfrom=example.org; dmarc=pass header.from=example.org\n"
+        "From: Alice Martin <%s>\n"
+        "To: Help Desk <%s>\n"
+        "Subject: %s\n"
+        "Date: %d Nov 2025 10:%02d:%02d +0000\n"
+        "Message-ID: <bench-%d-%08x@example.org>\n"
+        "X-Bench-Run: %d\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: %s\n"
+        % (SENDER, hops, base64.b64encode(rng.randbytes(32)).decode(), "\n\t".join(
+            sig[i:i + 70] for i in range(0, len(sig), 70)), SENDER, RECIPIENT, subject, day,
+           n % 60, n % 59, n, rng.getrandbits(32), n, content_type))
+
+
+def small_message(n):
+    """About 3 KB: a realistic header block and a 1.6 KB text/plain body."""
+    body = _text(random.Random(-n), 1600)
+    return (_headers(n, "Printer on floor 3 jams again (run %d)" % n, "text/plain; charset=utf-8")
+            + "Content-Transfer-Encoding: 8bit\n\n" + body).encode()
+
+
+def attachment_message(n, size):
+    """A short text/plain body and one base64 application/pdf attachment of `size` bytes."""
+    boundary = "=-bench-%d-boundary" % n
+    data = random.Random(n).randbytes(size)
+    return b"".join([
+        _headers(n, "Scanned invoice attached (run %d)" % n,
+                 'multipart/mixed; boundary="%s"' % boundary).encode(),
+        b"\nThis is a multi-part message in MIME format.\n\n",
+        b"--%s\nContent-Type: text/plain; charset=utf-8\n\n" % boundary.encode(),
+        _text(random.Random(-n), 500).encode(),
+        b"\n--%s\nContent-Type: application/pdf; name=\"invoice-%d.pdf\"\n"
+        b"Content-Disposition: attachment; filename=\"invoice-%d.pdf\"\n"
+        b"Content-Transfer-Encoding: base64\n\n" % (boundary.encode(), n, n),
+        base64.encodebytes(data),
+        b"--%s--\n" % boundary.encode(),
+    ])
+
+
+def run_fed(cmd, data, env=CHILD_ENV):
+    """Runs cmd with data on a pipe to its stdin. Returns (seconds, rusage); dies on failure."""
+    with open(os.devnull, "wb") as null, open(DELIVERY / "stderr.txt", "w+b") as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE if isinstance(data, bytes) else data,
+                             stdout=null, stderr=err, env=env)
+        feeder = None
+        if isinstance(data, bytes):
+            def feed():
+                try:
+                    p.stdin.write(data)
+                except BrokenPipeError:
+                    pass
+                finally:
+                    try:
+                        p.stdin.close()
+                    except BrokenPipeError:
+                        pass
+            if len(data) <= 64 * 1024:
+                feed()  # fits in the pipe buffer: no thread needed
+            else:
+                feeder = threading.Thread(target=feed)
+                feeder.start()
+        _, status, usage = os.wait4(p.pid, 0)
+        elapsed = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if feeder:
+            feeder.join()
+        if p.returncode != 0:
+            err.seek(0)
+            die("delivery failed (exit %d): %s\n%s" % (p.returncode, shlex.join(map(str, cmd)),
+                                                     err.read().decode(errors="replace").strip()))
+    return elapsed, usage
+
+
+def sql_count(db, sql):
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return con.execute(sql).fetchone()[0]
+    finally:
+        con.close()
+
+
+def load_rules(db):
+    """50 enabled rules, none of which matches the benchmark's messages."""
+    con = sqlite3.connect(db, timeout=30)
+    now = int(time.time())
+    with con:
+        con.executemany(
+            "INSERT INTO rules (name, text_to_match, ticket_type_id, priority, priority_order, enabled, created_at)"
+            " VALUES (?, ?, 1, ?, ?, 1, ?)",
+            [("bench rule %02d" % i, "no-such-phrase-%02d" % i, ("Low", "Medium", "High", "Urgent")[i % 4], i, now)
+             for i in range(RULES)])
+        # wt caches its compiled rules by this counter; a change made behind its back must bump it.
+        if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+            con.execute("UPDATE meta SET value = value + 1 WHERE key = 'rules_version'")
+    con.close()
+
+
+def build_floor():
+    src = BENCH / "floor.c"
+    if stale(FLOOR, src):
+        cmd = ["cc", "-O2", "-o", FLOOR, src, "-lsqlite3"]
+        show(cmd)
+        if subprocess.run(cmd).returncode != 0:
+            die("cannot build %s (SQLite development files missing? run `make bench-deps`)" % src.name, 2)
+
+
+def ensure_roundup():
+    """Roundup in its own virtual environment; returns None, or why it is not there."""
+    if (VENV / "bin" / "roundup-mailgw").exists():
+        return None
+    for cmd in ([sys.executable, "-m", "venv", VENV], [VENV / "bin" / "pip", "install", "-q", ROUNDUP]):
+        show(cmd)
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            shutil.rmtree(VENV, ignore_errors=True)
+            return "%s failed: %s" % (shlex.join(map(str, cmd[:3])), ((p.stderr or p.stdout).strip().splitlines() or ["?"])[-1])
+    return None
+
+
+def roundup_version():
+    p = subprocess.run([VENV / "bin" / "python", "-c", "import roundup; print(roundup.__version__)"],
+                       capture_output=True, text=True)
+    return p.stdout.strip() or "?"
+
+
+def make_tracker(home):
+    admin = VENV / "bin" / "roundup-admin"
+    opts = "mail_domain=example.com,mail_host=localhost,tracker_web=http://localhost:8080/,mail_debug=sent-mail.txt"
+    for args in (["install", "classic", "sqlite", opts], ["initialise", "bench-admin-password"]):
+        p = subprocess.run([admin, "-i", home] + args, capture_output=True, text=True, env=CHILD_ENV)
+        if p.returncode != 0:
+            die("roundup-admin %s failed:\n%s%s" % (args[0], p.stdout, p.stderr))
+        if args[0] == "install":
+            # Unknown senders may mail in (and are registered then): the classic template has
+            # this line commented out, against spam.
+            schema = home / "schema.py"
+            text = schema.read_text()
+            line = "db.security.addPermissionToRole('Anonymous', 'Email Access')"
+            if "#" + line not in text:
+                die("roundup's classic schema.py has changed: cannot let anonymous mail in")
+            schema.write_text(text.replace("#" + line, line))
+
+
+class Contender:
+    def __init__(self, key, label, cmd, create, count, attachments=None):
+        self.key, self.label = key, label
+        self.cmd, self.create, self.count, self.attachments = cmd, create, count, attachments
+        self.python = None
+
+
+def delivery_contenders(ctx):
+    wt, admin = ctx["wt"], ctx.get("admin")
+    pyexe = Path("/usr/bin/python3") if Path("/usr/bin/python3").exists() else Path(sys.executable)
+    pyver = subprocess.run([pyexe, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                           capture_output=True, text=True).stdout.strip()
+    tickets = "SELECT count(*) FROM tickets"
+    files = "SELECT count(*) FROM attachments"
+
+    def wt_create(db):
+        if admin:
+            subprocess.run([admin, "init", "--db", db], check=True, stdout=subprocess.DEVNULL)
+        else:
+            run_fed(wt_cmd(db), small_message(-1))
+        load_rules(db)
+
+    def wt_cmd(db):
+        return [wt, "--db", db, "-f", SENDER, "--", RECIPIENT]
+
+    def py_cmd(db):
+        return [pyexe, BENCH / "py_deliver.py", "--db", db, "-f", SENDER, "--", RECIPIENT]
+
+    def py_create(db):
+        run_fed(py_cmd(db), small_message(-1))
+        load_rules(db)
+
+    out = [
+        Contender("floor", "floor (C, libsqlite3)", lambda db: [FLOOR, db],
+                  lambda db: subprocess.run([FLOOR, "--init", db], check=True),
+                  lambda db: sql_count(db, "SELECT count(*) FROM raw")),
+        Contender("wt", "wt-deliver", wt_cmd, wt_create, lambda db: sql_count(db, tickets),
+                  lambda db: sql_count(db, files)),
+        Contender("py", "py_deliver.py (python %s)" % pyver, py_cmd, py_create,
+                  lambda db: sql_count(db, tickets), lambda db: sql_count(db, files)),
+    ]
+    out[2].python = pyexe
+    why = ensure_roundup()
+    if why:
+        print("roundup: skipped, %s" % why)
+    else:
+        out.append(Contender(
+            "roundup", "roundup-mailgw %s" % roundup_version(),
+            lambda home: [VENV / "bin" / "roundup-mailgw", home], make_tracker,
+            lambda home: sql_count(home / "db" / "db", "SELECT count(*) FROM _issue"),
+            lambda home: sql_count(home / "db" / "db", "SELECT count(*) FROM _file")))
+    return out
+
+
+def delivery_time(ctx):
+    rounds = ctx["rounds"] or SMALL_ROUNDS
+    shutil.rmtree(DELIVERY, ignore_errors=True)
+    DELIVERY.mkdir(parents=True)
+    build_floor()
+    contenders = delivery_contenders(ctx)
+    kinds = [("small", "small, plain", small_message),
+             ("1mib", "1 MiB attachment", lambda n: attachment_message(n, 1 << 20))]
+
+    # Databases: created, rules loaded, one delivery of each kind, none of it timed.
+    where, base = {}, {}
+    for c in contenders:
+        for kind, _, make in kinds:
+            db = DELIVERY / ("%s-%s%s" % (c.key, kind, "" if c.key == "roundup" else ".db"))
+            c.create(db)
+            run_fed(c.cmd(db), make(0))
+            where[c.key, kind] = db
+            base[c.key, kind] = (c.count(db), c.attachments(db) if c.attachments else 0)
+    sizes = {kind: len(make(1)) for kind, _, make in kinds}
+
+    print("One process per message, the message on a pipe to its stdin; %d rounds, the contenders" % rounds)
+    print("alternating (the order rotates every round); median wall time per delivery:")
+    for c in contenders:
+        show(c.cmd(Path("DB" if c.key != "roundup" else "TRACKER")), " < message")
+    print("py_deliver.py runs on %s; roundup on %s (%s)." % (
+        contenders[2].python, VENV / "bin" / "python", sys.executable))
+    print("wt-deliver and py_deliver.py see %d rules, none matching. Rounds:" % RULES, end="", flush=True)
+
+    times, cpu = {}, {}
+    load = os.getloadavg()[0]
+    for r in range(1, rounds + 1):
+        print(" %d" % r, end="", flush=True)
+        for kind, _, make in kinds:
+            data = make(r)
+            k = r % len(contenders)
+            for c in contenders[k:] + contenders[:k]:
+                t, usage = run_fed(c.cmd(where[c.key, kind]), data)
+                times.setdefault((c.key, kind), []).append(t)
+                cpu.setdefault((c.key, kind), []).append(usage.ru_utime + usage.ru_stime)
+    print()
+
+    # Every delivery must have stored something: the table is void otherwise.
+    for c in contenders:
+        for kind, _, _ in kinds:
+            db = where[c.key, kind]
+            items, files = base[c.key, kind]
+            if c.count(db) != items + rounds:
+                die("%s: %d items in %s, expected %d" % (c.label, c.count(db), db, items + rounds))
+            if c.attachments and kind != "small" and c.attachments(db) != files + rounds:
+                die("%s: %d attachments in %s, expected %d" % (c.label, c.attachments(db), db, files + rounds))
+    print("Checked: every timed run stored its message (as a row, a ticket or an issue) and its attachment.")
+
+    med = {key: statistics.median(v) * 1000 for key, v in times.items()}
+    cpu = {key: statistics.median(v) * 1000 for key, v in cpu.items()}
+    print()
+    head1 = "%-30s" % ""
+    head2 = "%-30s" % "contender"
+    for kind, title, _ in kinds:
+        head1 += " | %-33s" % ("%s, %s" % (title, human(sizes[kind])))
+        head2 += " | %8s %7s %8s %7s" % ("wall ms", "x floor", "CPU ms", "x floor")
+    print(head1)
+    print(head2)
+    for c in contenders:
+        line = "%-30s" % c.label
+        for kind, _, _ in kinds:
+            line += " | %8.2f %7.2f %8.2f %7.2f" % (med[c.key, kind], med[c.key, kind] / med["floor", kind],
+                                                   cpu[c.key, kind], cpu[c.key, kind] / cpu["floor", kind])
+        print(line)
+    if max(load, os.getloadavg()[0]) > 0.7:
+        print("Warning: load average %.2f before the rounds, %.2f after: something else is running, and the wall"
+              % (load, os.getloadavg()[0]))
+        print("times include waiting for a CPU (and for its disk writes). CPU ms holds up better.")
+
+    wt_s, wt_b = med["wt", "small"], med["wt", "1mib"]
+    r_s, r_b = wt_s / med["floor", "small"], wt_b / med["floor", "1mib"]
+    print()
+    print("Goals: small message within 1.3x the floor and under 3 ms: %.2fx, %.2f ms: %s"
+          % (r_s, wt_s, "met" if r_s <= 1.3 and wt_s < 3 else "NOT met"))
+    print("       1 MiB attachment within 1.3x the floor: %.2fx: %s" % (r_b, "met" if r_b <= 1.3 else "NOT met"))
+
+    peak_memory(ctx, contenders)
+
+
+def human(n):
+    return "%.1f KB" % (n / 1e3) if n < 1e6 else "%.2f MB" % (n / 1e6)
+
+
+def max_rss(cmd, data):
+    """Peak resident memory of cmd in bytes, from /usr/bin/time (GNU time).
+
+    Not from wait4 here: a child forked from this Python process starts with this process's
+    resident pages counted as its own, which would hide anything smaller than them."""
+    out = DELIVERY / "time.txt"
+    t, _ = run_fed(["/usr/bin/time", "-f", "%M", "-o", out] + cmd, data)
+    return int(out.read_text().split()[-1]) * 1024, t
+
+
+def peak_memory(ctx, contenders):
+    """Max RSS of one delivery of a message with a 50 MiB attachment, into a fresh database."""
+    print()
+    if not os.access("/usr/bin/time", os.X_OK):
+        print("Peak memory: skipped, /usr/bin/time (GNU time) is missing; run `make bench-deps`.")
+        return
+    wt = next(c for c in contenders if c.key == "wt")
+    floor = next(c for c in contenders if c.key == "floor")
+    data = attachment_message(1001, BIG_ATTACHMENT)
+    path = DELIVERY / "big.eml"
+    path.write_bytes(attachment_message(1002, BIG_ATTACHMENT))
+    rows = []
+    for c, how in ((wt, "pipe"), (wt, "file"), (floor, "pipe")):
+        db = DELIVERY / ("%s-50mib-%s.db" % (c.key, how))
+        c.create(db)
+        if how == "pipe":
+            rss, t = max_rss(c.cmd(db), data)
+        else:
+            with open(path, "rb") as f:
+                rss, t = max_rss(c.cmd(db), f)
+        rows.append((c.label, how, rss, t * 1000))
+    print("Peak memory, one delivery of a message with a %d MiB attachment (raw message %d bytes, %.1f MiB),"
+          % (BIG_ATTACHMENT >> 20, len(data), len(data) / 2**20))
+    print("max RSS from /usr/bin/time; stdin a pipe (as from Postfix) or a regular file:")
+    print("%-30s %6s %12s %14s %10s" % ("contender", "stdin", "max RSS MiB", "RSS / message", "wall ms"))
+    for label, how, rss, ms in rows:
+        print("%-30s %6s %12.1f %13.2fx %10.0f" % (label, how, rss / 2**20, rss / len(data), ms))
+
+
 SECTIONS = [
     ("parse throughput", parse_throughput),
+    ("delivery time", delivery_time),
 ]
 
 
+def chosen_sections(names):
+    if not names:
+        return SECTIONS
+    out = []
+    for name in names:
+        key = name.lower().replace("-", " ").replace("_", " ")
+        hits = [s for s in SECTIONS if s[0].startswith(key)]
+        if not hits:
+            die("no section %r; the sections are: %s" % (name, ", ".join(t for t, _ in SECTIONS)), 64)
+        out += [h for h in hits if h not in out]
+    return out
+
+
 def main():
+    sections = chosen_sections(sys.argv[1:])
     wt = Path(os.environ.get("WT_DELIVER") or ROOT / ".build/release/wt-deliver")
     if not (wt.is_file() and os.access(wt, os.X_OK)):
         die("wt-deliver binary not found or not executable: %s\n"
             "  build it first (`make build`) or point WT_DELIVER at it" % wt, 2)
-    ctx = {"wt": wt.resolve(), "rounds": int(os.environ.get("BENCH_ROUNDS", "7"))}
-    ensure_inputs()
+    admin = Path(os.environ.get("WT_ADMIN") or wt.parent / "wt-admin")
+    rounds = os.environ.get("BENCH_ROUNDS")
+    ctx = {"wt": wt.resolve(), "rounds": int(rounds) if rounds else None,
+           "admin": admin.resolve() if admin.is_file() and os.access(admin, os.X_OK) else None}
+    OUT.mkdir(parents=True, exist_ok=True)
     print("wt bench: %s, %d CPUs, load average %.2f" % (wt, os.cpu_count(), os.getloadavg()[0]))
-    for title, run in SECTIONS:
+    for title, run in sections:
         print("\n== %s ==" % title)
         run(ctx)
 

@@ -124,9 +124,11 @@ public struct Deliverer {
         if let m = decision.match { detail += "rule: \(m.rule.name) (\(m.field.rawValue): \"\(m.matchedText)\")\n" }
         if !allDefects.isEmpty { detail += "defects:\n" + allDefects.map { "  \($0)" }.joined(separator: "\n") }
         let attachments = zip(message.structure.attachments, content.attachments).map { part, info in
-            TicketPlan.Attachment(filename: info.filename ?? defaultName(info.contentType), contentType: info.contentType,
-                                  size: info.size, sha256: info.sha256, inline: info.inline, contentID: info.contentID,
-                                  data: { sink in part.decodeBody(into: sink) })
+            // Bytes that are a range of the raw message are stored as that range.
+            let inRaw = part.source === message.source ? (range: part.bodyRange, encoding: part.transferEncoding.name) : nil
+            return TicketPlan.Attachment(filename: info.filename ?? defaultName(info.contentType), contentType: info.contentType,
+                                         size: info.size, sha256: info.sha256, inline: info.inline, contentID: info.contentID,
+                                         rawRange: inRaw, data: { sink in part.decodeBody(into: sink) })
         }
         let ticket = TicketPlan(
             subject: subject.isEmpty ? "(no subject)" : subject,

@@ -7,6 +7,43 @@ public enum TransferEncoding: Sendable, Equatable {
     case unknown(String)
 }
 
+extension TransferEncoding {
+    /// The name stored with an attachment that is kept encoded.
+    public var name: String {
+        switch self {
+        case .identity: return "identity"
+        case .base64: return "base64"
+        case .quotedPrintable: return "quoted-printable"
+        case .uuencode: return "x-uuencode"
+        case .unknown(let n): return n
+        }
+    }
+
+    public init(name: String) {
+        switch name {
+        case "base64": self = .base64
+        case "quoted-printable": self = .quotedPrintable
+        case "x-uuencode": self = .uuencode
+        case "identity", "": self = .identity
+        default: self = .unknown(name)
+        }
+    }
+
+    /// Decodes bytes written in this encoding.
+    public func decode(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        bytes.withUnsafeBufferPointer { b in
+            switch self {
+            case .base64: decodeBase64(b) { out.append(contentsOf: $0) }
+            case .quotedPrintable: decodeQuotedPrintable(b) { out.append(contentsOf: $0) }
+            case .uuencode: out = decodeUUBlock(b)
+            case .identity, .unknown: out = bytes
+            }
+        }
+        return out
+    }
+}
+
 /// One node of the MIME tree. Positions refer to `source`, which is the message's bytes, or the
 /// decoded bytes of an attached message that was itself transfer-encoded.
 public final class MIMEPart {

@@ -194,17 +194,23 @@ public final class SQLiteStore: TicketStore {
                 let hasBlob = try c.prepare("SELECT 1 FROM blobs WHERE sha256 = ?")
                 let insBlob = try c.prepare("INSERT INTO blobs (sha256, size, data) VALUES (?, ?, zeroblob(?))")
                 let insAtt = try c.prepare("""
-                    INSERT INTO attachments (ticket_id, event_id, sha256, filename, content_type, size, inline, content_id)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO attachments (ticket_id, event_id, sha256, filename, content_type, size, inline, content_id,
+                                             raw_message_id, body_start, body_end, encoding)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
                 for a in plan.attachments {
-                    try hasBlob.bind([.text(a.sha256)])
-                    if !(try hasBlob.step()) {
-                        try insBlob.run([.text(a.sha256), .int(Int64(a.size)), .int(Int64(a.size))])
-                        try c.writeBlob(table: "blobs", column: "data", rowid: c.lastInsertRowID, size: a.size, a.data)
+                    var location: [SQLValue] = [.null, .null, .null, .null]
+                    if let (range, encoding) = a.rawRange, range.lowerBound >= 0, range.upperBound <= raw.count {
+                        location = [.int(rawID), .int(Int64(range.lowerBound)), .int(Int64(range.upperBound)), .text(encoding)]
+                    } else {
+                        try hasBlob.bind([.text(a.sha256)])
+                        if !(try hasBlob.step()) {
+                            try insBlob.run([.text(a.sha256), .int(Int64(a.size)), .int(Int64(a.size))])
+                            try c.writeBlob(table: "blobs", column: "data", rowid: c.lastInsertRowID, size: a.size, a.data)
+                        }
                     }
                     try insAtt.run([.int(ticketID), .int(eventID), .text(a.sha256), .text(sanitizeFilename(a.filename)), .text(a.contentType),
-                                    .int(Int64(a.size)), .int(a.inline ? 1 : 0), a.contentID.map(SQLValue.text) ?? .null])
+                                    .int(Int64(a.size)), .int(a.inline ? 1 : 0), a.contentID.map(SQLValue.text) ?? .null] + location)
                 }
             }
             if plan.notify {
@@ -271,12 +277,17 @@ public final class SQLiteStore: TicketStore {
                                    size: r[4].int ?? 0, sha256: r[5].text ?? "", inline: (r[6].int ?? 0) != 0)
     }
 
-    public func attachment(id: Int64) throws -> (TicketDetail.AttachmentRow, [UInt8])? {
+    public func attachment(id: Int64) throws -> (TicketDetail.AttachmentRow, AttachmentContent)? {
         guard let r = try connection.query("""
-            SELECT a.id, a.event_id, a.filename, a.content_type, a.size, a.sha256, a.inline, b.data
-            FROM attachments a JOIN blobs b ON b.sha256 = a.sha256 WHERE a.id = ?
+            SELECT a.id, a.event_id, a.filename, a.content_type, a.size, a.sha256, a.inline, a.encoding,
+                   CASE WHEN a.raw_message_id IS NULL THEN (SELECT data FROM blobs b WHERE b.sha256 = a.sha256)
+                        ELSE (SELECT substr(data, a.body_start + 1, a.body_end - a.body_start) FROM raw_messages m WHERE m.id = a.raw_message_id)
+                   END
+            FROM attachments a WHERE a.id = ?
             """, [.int(id)]).first else { return nil }
-        return (attachmentRow(r), r[7].blob ?? [])
+        let bytes = r[8].blob ?? []
+        if let encoding = r[7].text { return (attachmentRow(r), .encoded(bytes, encoding: encoding)) }
+        return (attachmentRow(r), .decoded(bytes))
     }
 
     public func rawMessage(id: Int64) throws -> [UInt8]? {

@@ -119,6 +119,33 @@ enum Schema {
         -- How often the MTA handed us a message we already had (after a 75, or a duplicate).
         ALTER TABLE deliveries ADD COLUMN redeliveries INTEGER NOT NULL DEFAULT 0;
         """),
+        ("4 attachments in the raw message", """
+        -- An attachment's bytes are usually a range of the raw message, which is kept anyway:
+        -- store where they are (still transfer-encoded) instead of a second copy. Only parts
+        -- that are not a range of the raw message (inside an encoded attached message) have
+        -- a blob, stored once per SHA-256.
+        CREATE TABLE attachments_new (
+            id INTEGER PRIMARY KEY,
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+            event_id INTEGER NOT NULL REFERENCES ticket_events(id),
+            sha256 TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            inline INTEGER NOT NULL DEFAULT 0,
+            content_id TEXT,
+            raw_message_id INTEGER REFERENCES raw_messages(id),
+            body_start INTEGER,
+            body_end INTEGER,
+            encoding TEXT
+        );
+        INSERT INTO attachments_new (id, ticket_id, event_id, sha256, filename, content_type, size, inline, content_id)
+            SELECT id, ticket_id, event_id, sha256, filename, content_type, size, inline, content_id FROM attachments;
+        DROP TABLE attachments;
+        ALTER TABLE attachments_new RENAME TO attachments;
+        CREATE INDEX attachments_ticket ON attachments(ticket_id);
+        CREATE INDEX attachments_sha256 ON attachments(sha256);
+        """),
     ]
 
     /// Settings every database starts with: the Web Tracks e-mail settings and ours.

@@ -73,18 +73,23 @@ public struct TicketPlan {
         public var sha256: String
         public var inline: Bool
         public var contentID: String?
-        /// Hands the bytes, in order and in pieces, to the given sink; called only when the
-        /// store does not hold them yet.
+        /// Where the bytes stand in the raw message, still transfer-encoded, with the encoding's
+        /// name; nil when they are not a range of it.
+        public var rawRange: (range: Range<Int>, encoding: String)?
+        /// Hands the decoded bytes, in order and in pieces, to the given sink; called only when
+        /// they must be stored as a blob that the store does not hold yet.
         public var data: ((UnsafeBufferPointer<UInt8>) -> Void) -> Void
 
         public init(filename: String, contentType: String, size: Int, sha256: String, inline: Bool,
-                    contentID: String?, data: @escaping ((UnsafeBufferPointer<UInt8>) -> Void) -> Void) {
+                    contentID: String?, rawRange: (range: Range<Int>, encoding: String)? = nil,
+                    data: @escaping ((UnsafeBufferPointer<UInt8>) -> Void) -> Void) {
             self.filename = filename
             self.contentType = contentType
             self.size = size
             self.sha256 = sha256
             self.inline = inline
             self.contentID = contentID
+            self.rawRange = rawRange
             self.data = data
         }
     }
@@ -191,11 +196,17 @@ public protocol TicketStore: AnyObject {
     func configuration() throws -> Configuration
     func tickets(limit: Int, offset: Int) throws -> [TicketSummary]
     func ticket(number: Int64) throws -> TicketDetail?
-    /// An attachment's metadata and bytes.
-    func attachment(id: Int64) throws -> (TicketDetail.AttachmentRow, [UInt8])?
+    /// An attachment's metadata and where its bytes are.
+    func attachment(id: Int64) throws -> (TicketDetail.AttachmentRow, AttachmentContent)?
     func rawMessage(id: Int64) throws -> [UInt8]?
     func integrityCheck() throws -> String
     func count(_ what: CountedThing) throws -> Int
+}
+
+/// An attachment's bytes as stored: decoded, or the transfer-encoded range of the raw message.
+public enum AttachmentContent: Sendable, Equatable {
+    case decoded([UInt8])
+    case encoded([UInt8], encoding: String)
 }
 
 public enum CountedThing: String, Sendable { case tickets, deliveries, rawMessages = "raw_messages", outbox, users, attachments }

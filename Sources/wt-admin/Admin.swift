@@ -5,6 +5,7 @@ import Glibc
 #endif
 import ArgumentParser
 import CLIKit
+import MailMessage
 import TicketStore
 
 let defaultDatabasePath = "/var/lib/wt/wt.db"
@@ -240,7 +241,17 @@ struct AttachmentCommand: ParsableCommand {
 
         func run() throws {
             try Admin.guarded {
-                guard let (a, bytes) = try database.open().attachment(id: id) else { throw AdminError("no attachment \(id)") }
+                guard let (a, content) = try database.open().attachment(id: id) else { throw AdminError("no attachment \(id)") }
+                let bytes: [UInt8]
+                switch content {
+                case .decoded(let b): bytes = b
+                case .encoded(let b, let encoding): bytes = TransferEncoding(name: encoding).decode(b)
+                }
+                var hasher = SHA256()
+                hasher.update(bytes)
+                guard SHA256.hex(hasher.finalize()) == a.sha256 else {
+                    throw AdminError("attachment \(id) does not match its SHA-256 \(a.sha256): the database is damaged")
+                }
                 let target = output ?? a.filename
                 if target == "-" { writeOut(bytes); return }
                 let flags = O_WRONLY | O_CREAT | (force ? O_TRUNC : O_EXCL)

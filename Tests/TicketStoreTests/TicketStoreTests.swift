@@ -56,7 +56,7 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         #expect(detail.requesterAddress == "ann@example.org")
         #expect(detail.events.map(\.kind) == ["created"])
         #expect(detail.attachments.map(\.filename) == ["passwd"])
-        #expect(try store.attachment(id: detail.attachments[0].id)?.1 == pdf)
+        #expect(try store.attachment(id: detail.attachments[0].id)?.1 == .decoded(pdf))
         #expect(try store.rawMessage(id: detail.events[0].rawMessageID!) == Array("raw message".utf8))
         #expect(try store.count(.outbox) == 1)
         #expect(try store.count(.deliveries) == 1)
@@ -102,6 +102,19 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         #expect(produced == 1)
         #expect(try store.connection.scalar("SELECT count(*) FROM blobs")?.int == 1)
         #expect(try store.count(.attachments) == 2)
+    }
+
+    @Test func attachmentsInTheRawMessageAreStoredAsARange() throws {
+        let t = try TempDB()
+        let store = try SQLiteStore(path: t.path)
+        var produced = 0
+        let att = TicketPlan.Attachment(filename: "a.txt", contentType: "text/plain", size: 7, sha256: "d", inline: false, contentID: nil,
+                                        rawRange: (4..<11, "identity"), data: { _ in produced += 1 })
+        _ = try deliver(store, key: "k1", raw: "raw message", plan(attachments: [att]))
+        #expect(produced == 0)
+        #expect(try store.connection.scalar("SELECT count(*) FROM blobs")?.int == 0)
+        let id = try #require(try store.ticket(number: 1)?.attachments.first?.id)
+        #expect(try store.attachment(id: id)?.1 == .encoded(Array("message".utf8), encoding: "identity"))
     }
 
     @Test func requesterIsMatchedAcrossAddressListsAnyCase() throws {
