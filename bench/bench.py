@@ -483,9 +483,67 @@ def peak_memory(ctx, contenders):
         print("%-30s %6s %12.1f %13.2fx %10.0f" % (label, how, rss / 2**20, rss / len(data), ms))
 
 
+RULE_COUNTS = (1, 100, 10_000)
+
+
+def rule_scaling(ctx):
+    """Delivery time with 1, 100 and 10,000 rules, none matching until the last."""
+    wt, admin = ctx["wt"], ctx.get("admin")
+    if not admin:
+        die("the rules section needs wt-admin beside wt-deliver (or WT_ADMIN)", 2)
+    rounds = ctx["rounds"] or SMALL_ROUNDS
+    where = OUT / "rules"
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
+    dbs = {}
+    for n in RULE_COUNTS:
+        db = where / ("rules-%d.db" % n)
+        subprocess.run([admin, "init", "--db", db], check=True, stdout=subprocess.DEVNULL)
+        con = sqlite3.connect(db)
+        with con:
+            # Rule texts that never occur, then one that matches the body of every message.
+            con.executemany(
+                "INSERT INTO rules (name, text_to_match, ticket_type_id, priority, priority_order, enabled, created_at)"
+                " VALUES (?, ?, 1, 'Low', ?, 1, ?)",
+                [("rule %05d" % i, "phrase %05d that never occurs" % i, i, i) for i in range(n - 1)]
+                + [("the last rule", "printer on the third floor", n, n)])
+            con.execute("UPDATE meta SET value = value + 1 WHERE key = 'rules_version'")
+        con.close()
+        dbs[n] = db
+
+    def message(i):
+        return small_message(i).replace(b"\n\n", b"\n\nThe printer on the third floor jams.\n", 1)
+
+    for n in RULE_COUNTS:  # compiles and caches the rules, untimed
+        run_fed([wt, "--db", dbs[n], "-f", SENDER, "--", RECIPIENT], message(0))
+    print("wt-deliver, one process per small message, %d rounds alternating the three databases;" % rounds)
+    print("in each, only the last rule matches (its text is in the body). Median wall and CPU time:")
+    times, cpu = {}, {}
+    for r in range(1, rounds + 1):
+        data = message(r)
+        order = list(RULE_COUNTS[r % 3:] + RULE_COUNTS[:r % 3])
+        for n in order:
+            t, usage = run_fed([wt, "--db", dbs[n], "-f", SENDER, "--", RECIPIENT], data)
+            times.setdefault(n, []).append(t)
+            cpu.setdefault(n, []).append(usage.ru_utime + usage.ru_stime)
+    for n in RULE_COUNTS:
+        hits = sql_count(dbs[n], "SELECT count(*) FROM tickets WHERE priority = 'Low'")
+        if hits != rounds + 1:
+            die("%d rules: %d tickets got the last rule's priority, expected %d" % (n, hits, rounds + 1))
+    print("Checked: every ticket got the last rule's priority.")
+    base_w, base_c = statistics.median(times[1]), statistics.median(cpu[1])
+    print("%-10s %9s %9s %9s %9s" % ("rules", "wall ms", "x 1 rule", "CPU ms", "x 1 rule"))
+    for n in RULE_COUNTS:
+        w, c = statistics.median(times[n]), statistics.median(cpu[n])
+        print("%-10d %9.2f %9.2f %9.2f %9.2f" % (n, w * 1000, w / base_w, c * 1000, c / base_c))
+    ratio = statistics.median(times[10_000]) / base_w
+    print("Goal: 10,000 rules at most 1.2 times 1 rule: %.2fx: %s" % (ratio, "met" if ratio <= 1.2 else "NOT met"))
+
+
 SECTIONS = [
     ("parse throughput", parse_throughput),
     ("delivery time", delivery_time),
+    ("rules", rule_scaling),
 ]
 
 
