@@ -44,15 +44,11 @@ demo: build
 test: build
 	@scripts/install-deps.sh test
 	$(SWIFT) test --parallel
-	rm -f integration/out/figures.txt
-	cd integration && python3 -m pytest -q -p no:cacheprovider .
-	@cat integration/out/figures.txt 2>/dev/null || true
 	@if [ -d $(SHARED)/corpus ]; then \
 	  python3 scripts/conformance-gate.py --bin .build/release/wt-deliver --shared $(SHARED); \
 	else echo "conformance: $(SHARED)/corpus not found, skipped"; fi
-
-bench: build bench-deps
-	python3 bench/bench.py
+	rm -f integration/out/figures.txt
+	cd integration && python3 -m pytest -q -p no:cacheprovider .
 
 conformance: build
 	python3 $(SHARED)/tools/conformance.py --bin .build/release/wt-deliver --show 100
@@ -75,15 +71,18 @@ FUZZ_BUILD_FLAGS = -c release --scratch-path $(FUZZ_SCRATCH) --product wt-fuzz \
 fuzz-build:
 	$(SWIFT) build $(FUZZ_BUILD_FLAGS)
 
-# The job's log is $(FUZZ_OUT)/fuzz-0.log; crash-*, leak-*, timeout-*, oom-* land in $(FUZZ_OUT)/.
+# The job's log is $(FUZZ_OUT)/fuzz-0.log (libFuzzer's driver output: driver.log); crash-*,
+# leak-*, timeout-* and oom-* land in $(FUZZ_OUT)/. Fails when the job stopped on a finding.
 fuzz: fuzz-build
 	@mkdir -p fuzz/corpus-run $(FUZZ_OUT)
+	@echo "fuzzing for $(FUZZ_SECONDS) s; follow it with: tail -f $(FUZZ_OUT)/fuzz-0.log"
 	cd $(FUZZ_OUT) && SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1 \
 	  $(CURDIR)/$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
 	  -dict=$(CURDIR)/fuzz/mail.dict -detect_leaks=1 -print_final_stats=1 -jobs=1 -workers=1 \
-	  -artifact_prefix=$(CURDIR)/$(FUZZ_OUT)/ $(FUZZ_FLAGS) $(CURDIR)/fuzz/corpus-run $(CURDIR)/fuzz/seeds; \
-	  status=$$?; grep -a -E '^#[0-9]+.*(DONE|cov:)' fuzz-0.log | tail -n 3; \
-	  grep -a -E '^stat::|ERROR|SUMMARY|Test unit written|CRASH|crash-|leak-|timeout-|oom-' fuzz-0.log | tail -n 40; \
+	  -artifact_prefix=$(CURDIR)/$(FUZZ_OUT)/ $(FUZZ_FLAGS) $(CURDIR)/fuzz/corpus-run $(CURDIR)/fuzz/seeds \
+	  > driver.log 2>&1; \
+	  status=$$?; grep -a -E '^#[0-9]+.*cov:' fuzz-0.log | tail -n 2; \
+	  grep -a -E '^stat::|ERROR|SUMMARY|Test unit written|deadly' fuzz-0.log | tail -n 30; \
 	  ls -l $(CURDIR)/$(FUZZ_OUT) | grep -E 'crash-|leak-|timeout-|oom-' || echo "fuzz: no crash, leak, timeout or OOM saved"; \
 	  exit $$status
 

@@ -75,3 +75,12 @@ def db(tmp_path):
 def pytest_configure(config):
     if not os.access(DELIVER, os.X_OK):
         raise pytest.UsageError('no wt-deliver at %s: run make build first (or set WT_BIN_DIR)' % DELIVER)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The figures measured on the way (load, kill sweep), before pytest's closing line."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'out', 'figures.txt')
+    if os.path.exists(path):
+        terminalreporter.section('figures')
+        for line in open(path):
+            terminalreporter.write_line(line.rstrip())
