@@ -79,7 +79,7 @@ fuzz: fuzz-build
 	cd $(FUZZ_OUT) && SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1 \
 	  $(CURDIR)/$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
 	  -dict=$(CURDIR)/fuzz/mail.dict -detect_leaks=1 -print_final_stats=1 -jobs=1 -workers=1 \
-	  -artifact_prefix=$(CURDIR)/$(FUZZ_OUT)/ $(FUZZ_FLAGS) $(CURDIR)/fuzz/corpus-run $(CURDIR)/fuzz/seeds \
+	  -artifact_prefix=$(CURDIR)/$(FUZZ_OUT)/ $(FUZZ_FLAGS) $(CURDIR)/fuzz/corpus-run $(CURDIR)/fuzz/seeds $(abspath $(wildcard $(SHARED)/corpus)) \
 	  > driver.log 2>&1; \
 	  status=$$?; grep -a -E '^#[0-9]+.*cov:' fuzz-0.log | tail -n 2; \
 	  grep -a -E '^stat::|ERROR|SUMMARY|Test unit written|deadly' fuzz-0.log | tail -n 30; \

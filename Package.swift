@@ -44,6 +44,8 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
+        // libFuzzer target for the parser (make fuzz); built normally, it replays inputs.
+        .executableTarget(name: "wt-fuzz", dependencies: ["MailMessage"], swiftSettings: settings),
         .executableTarget(
             name: "wt-admin",
             dependencies: [

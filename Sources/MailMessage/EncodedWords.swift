@@ -25,8 +25,18 @@ func decodeEncodedWords(_ raw: [UInt8], fallbackCharset: String?) -> String {
     var i = 0
     var litStart = 0
     let n = raw.count
+    // Where the next "?=" and the next line break are, from each position, found in one pass
+    // from the end, so that many "=?" without a closing "?=" cost linear time, not quadratic.
+    var nextClose = [Int32](repeating: Int32(n), count: n + 1)
+    var nextBreak = [Int32](repeating: Int32(n), count: n + 1)
+    if n >= 2 {
+        for k in stride(from: n - 1, through: 0, by: -1) {
+            nextClose[k] = (k + 1 < n && raw[k] == 63 && raw[k + 1] == Byte.equals) ? Int32(k) : nextClose[k + 1]
+            nextBreak[k] = (raw[k] == Byte.cr || raw[k] == Byte.lf) ? Int32(k) : nextBreak[k + 1]
+        }
+    }
     while i + 1 < n {
-        if raw[i] == Byte.equals && raw[i + 1] == 63, let (word, next) = parseEncodedWord(raw, i) {
+        if raw[i] == Byte.equals && raw[i + 1] == 63, let (word, next) = parseEncodedWord(raw, i, nextClose, nextBreak) {
             if litStart < i { pieces.append(.literal(raw[litStart..<i])) }
             pieces.append(word)
             i = next
@@ -74,13 +84,14 @@ private func literalText(_ bytes: ArraySlice<UInt8>, _ fallback: String?) -> Str
 }
 
 /// Parses "=?charset?E?text?=" at `at`; returns the decoded piece and the index after it.
-private func parseEncodedWord(_ raw: [UInt8], _ at: Int) -> (Piece, Int)? {
+private func parseEncodedWord(_ raw: [UInt8], _ at: Int, _ nextClose: [Int32], _ nextBreak: [Int32]) -> (Piece, Int)? {
     let n = raw.count
     var i = at + 2
     let csStart = i
     while i < n, raw[i] != 63 {
         let c = raw[i]
-        if c <= 32 || c >= 127 { return nil }
+        // Charset names are short; a long run is not one.
+        if c <= 32 || c >= 127 || i - csStart > 64 { return nil }
         i += 1
     }
     guard i + 2 < n, i > csStart else { return nil }
@@ -88,13 +99,9 @@ private func parseEncodedWord(_ raw: [UInt8], _ at: Int) -> (Piece, Int)? {
     let enc = Byte.lower(raw[i + 1])
     guard enc == UInt8(ascii: "b") || enc == UInt8(ascii: "q"), raw[i + 2] == 63 else { return nil }
     let textStart = i + 3
-    var j = textStart
-    // The text ends at the first "?=". Q text may not contain "?" legitimately, B never does.
-    while j + 1 < n, !(raw[j] == 63 && raw[j + 1] == Byte.equals) {
-        if raw[j] == Byte.cr || raw[j] == Byte.lf { return nil }
-        j += 1
-    }
-    guard j + 1 < n else { return nil }
+    // The text ends at the first "?=" on the same line.
+    let j = Int(nextClose[textStart])
+    guard j + 1 < n, Int(nextBreak[textStart]) > j else { return nil }
     var decoded: [UInt8] = []
     _ = raw[textStart..<j].withUnsafeBufferPointer { text in
         if enc == UInt8(ascii: "b") {

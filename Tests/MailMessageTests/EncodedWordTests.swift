@@ -178,3 +178,17 @@ struct ParameterTests {
         #expect(c.bodyText == "Two files.")
     }
 }
+
+@Suite struct EncodedWordBoundsTests {
+    /// Many "=?" with no closing "?=" stay literal text (and cost linear time: each position
+    /// finds the next "?=" from a table, instead of scanning to the end again).
+    @Test func unclosedEncodedWordsStayLiteral() {
+        let raw = Array(String(repeating: "=?a?q?x", count: 2000).utf8)
+        #expect(decodeUnstructured(raw) == String(repeating: "=?a?q?x", count: 2000))
+    }
+
+    @Test func aClosedWordAfterManyOpenOnesStillDecodes() {
+        let raw = Array((String(repeating: "=?x", count: 100) + " =?utf-8?q?caf=C3=A9?=").utf8)
+        #expect(decodeUnstructured(raw) == String(repeating: "=?x", count: 100) + " café")
+    }
+}
