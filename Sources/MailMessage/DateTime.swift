@@ -18,6 +18,11 @@ public struct MailDate: Sendable, Equatable {
     /// Seconds since 1970-01-01T00:00:00Z.
     public var epochSeconds: Int {
         // Days from civil (Howard Hinnant's algorithm).
+        // Clamped, so that a date built by hand with a wild year cannot overflow.
+        let year = min(max(self.year, 1), 9999), month = min(max(self.month, 1), 12)
+        let day = min(max(self.day, 1), 31), hour = min(max(self.hour, 0), 23)
+        let minute = min(max(self.minute, 0), 59), second = min(max(self.second, 0), 60)
+        let offsetMinutes = min(max(self.offsetMinutes, -1440), 1440)
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400

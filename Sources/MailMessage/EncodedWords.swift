@@ -4,7 +4,9 @@
 /// across two words survives. Raw 8-bit bytes outside encoded words are read as UTF-8, else
 /// in `fallbackCharset`, else windows-1252.
 public func decodeUnstructured(_ raw: [UInt8], fallbackCharset: String? = nil, foldWhitespace: Bool = true) -> String {
-    let s = decodeEncodedWords(raw, fallbackCharset: fallbackCharset)
+    var s = decodeEncodedWords(raw, fallbackCharset: fallbackCharset)
+    // A NUL would cut the text short in C strings and databases: show it as U+FFFD.
+    if s.utf8.contains(0) { s = String(s.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : Character($0) }) }
     return foldWhitespace ? s.foldedWS : s
 }
 

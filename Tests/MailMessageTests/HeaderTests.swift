@@ -71,8 +71,8 @@ struct HeaderTests {
     @Test func nulBytes() {
         let m = Fixture.message("nul-bytes.eml")
         #expect(m.defects == [Defect(.nulByte, at: 36)])
-        // NUL is kept as sent (the nul-byte defect flags the message).
-        #expect(m.subject == "Nul\u{0}inside")
+        // In header text a NUL becomes U+FFFD; the body keeps it as sent (the nul-byte defect flags the message).
+        #expect(m.subject == "Nul\u{FFFD}inside")
         #expect(m.content().bodyText == "before\u{0}after\n")
     }
 
