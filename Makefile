@@ -26,20 +26,20 @@ DEMO_DB = .build/demo/wt.db
 
 demo: build
 	@rm -rf .build/demo && mkdir -p .build/demo
-	@echo "== wt-admin init --db $(DEMO_DB)"
-	@.build/release/wt-admin init --db $(DEMO_DB)
+	@echo "== a new database, with the Web Tracks manual's example rule"
+	.build/release/wt-admin init --db $(DEMO_DB)
+	.build/release/wt-admin types add Network --db $(DEMO_DB)
+	.build/release/wt-admin rules add "Internet Problem" --text Internet --type Network --priority High --order 2 --db $(DEMO_DB)
 	@echo
-	@echo "== wt-deliver --explain < examples/messages/welcome.eml   (a dry run: what wt-deliver reads)"
-	@.build/release/wt-deliver --explain < examples/messages/welcome.eml
-	@echo "== wt-deliver --db $(DEMO_DB) -f ana.ruiz@example.org -- helpdesk@example.com < examples/messages/welcome.eml"
-	@.build/release/wt-deliver --db $(DEMO_DB) -f ana.ruiz@example.org -- helpdesk@example.com < examples/messages/welcome.eml; \
+	@echo "== wt-deliver --explain: a dry run of what delivery would do"
+	@.build/release/wt-deliver --explain --db $(DEMO_DB) -- helpdesk@example.com < examples/messages/welcome.eml
+	@echo "== wt-deliver, as Postfix runs it"
+	.build/release/wt-deliver --db $(DEMO_DB) -f ana.ruiz@example.org -- helpdesk@example.com < examples/messages/welcome.eml; \
 	  echo "exit status $$? (0: stored)"
 	@echo
-	@echo "== wt-admin tickets list --db $(DEMO_DB)"
-	@.build/release/wt-admin tickets list --db $(DEMO_DB)
+	.build/release/wt-admin tickets list --db $(DEMO_DB)
 	@echo
-	@echo "== wt-admin ticket show 1 --db $(DEMO_DB)"
-	@.build/release/wt-admin ticket show 1 --db $(DEMO_DB)
+	.build/release/wt-admin ticket show 1 --db $(DEMO_DB)
 
 test: build
 	@scripts/install-deps.sh test
