@@ -63,11 +63,22 @@ struct Admin: ParsableCommand {
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create the database (or bring its schema up to date).")
     @OptionGroup var database: DatabaseOption
+    @Flag(help: "Print the result as one JSON object.") var json = false
 
     func run() throws {
         try Admin.guarded {
             let existed = access(database.path, F_OK) == 0
             let store = try SQLiteStore(path: database.path)
+            if json {
+                var w = JSONWriter()
+                w.beginObject()
+                w.field("path", store.path)
+                w.field("schema", SQLiteStore.schemaVersion)
+                w.field("created", !existed)
+                w.endObject()
+                writeOut(w.out + [10])
+                return
+            }
             print(existed ? "\(store.path): schema \(SQLiteStore.schemaVersion), up to date" : "\(store.path): created (schema \(SQLiteStore.schemaVersion))")
         }
     }
