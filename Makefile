@@ -50,6 +50,9 @@ test: build
 	rm -f integration/out/figures.txt
 	cd integration && python3 -m pytest -q -p no:cacheprovider .
 
+bench: build bench-deps
+	python3 bench/bench.py
+
 conformance: build
 	python3 $(SHARED)/tools/conformance.py --bin .build/release/wt-deliver --show 100
 
