@@ -103,21 +103,28 @@ public struct Deliverer {
                             technician: type?.technician)
     }
 
+    /// Who sent a message: the first From mailbox with an address, else Sender; the address
+    /// falls back to the envelope sender.
+    static func requester(_ message: Message, envelope: Envelope) -> (name: String?, address: String?) {
+        let from = message.from.first { $0.address != nil } ?? message.sender.first
+        return (from?.name, from?.address ?? envelope.sender.flatMap { $0.isEmpty ? nil : $0 })
+    }
+
     /// What rules see of a message: the sender's name and address, the subject, the body.
     public static func ruleSubject(_ message: Message, content: MessageContent, envelope: Envelope) -> PlainSubject {
-        let from = message.from.first { $0.address != nil } ?? message.sender.first
-        let address = from?.address ?? envelope.sender.flatMap { $0.isEmpty ? nil : $0 }
-        return PlainSubject(sender: [from?.name, address].compactMap { $0 }.joined(separator: " "),
-                            subject: message.subject ?? "", body: content.bodyText)
+        ruleSubject(requester(message, envelope: envelope), subject: message.subject ?? "", content: content)
+    }
+
+    static func ruleSubject(_ who: (name: String?, address: String?), subject: String, content: MessageContent) -> PlainSubject {
+        PlainSubject(sender: [who.name, who.address].compactMap { $0 }.joined(separator: " "), subject: subject, body: content.bodyText)
     }
 
     /// Decides the ticket: pure, from the message and the configuration.
     public static func plan(_ message: Message, envelope: Envelope, config: Configuration) throws -> (ticket: TicketPlan, rule: String?, defects: [String]) {
         let content = message.content()
-        let from = message.from.first { $0.address != nil } ?? message.sender.first
-        let senderAddress = from?.address ?? envelope.sender.flatMap { $0.isEmpty ? nil : $0 }
+        let who = requester(message, envelope: envelope)
         let subject = message.subject ?? ""
-        let decision = try decide(ruleSubject(message, content: content, envelope: envelope), config: config)
+        let decision = try decide(ruleSubject(who, subject: subject, content: content), config: config)
         let allDefects = message.defects + content.defects
         let severe = allDefects.filter(\.isSevere)
         var detail = ""
@@ -133,8 +140,8 @@ public struct Deliverer {
         let ticket = TicketPlan(
             subject: subject.isEmpty ? "(no subject)" : subject,
             body: content.bodyText,
-            requesterAddress: senderAddress,
-            requesterName: from?.name,
+            requesterAddress: who.address,
+            requesterName: who.name,
             ticketType: decision.ticketType,
             priority: decision.priority,
             messageID: message.messageID,
