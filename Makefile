@@ -47,7 +47,6 @@ test: build
 	@if [ -d $(SHARED)/corpus ]; then \
 	  python3 scripts/conformance-gate.py --bin .build/release/wt-deliver --shared $(SHARED); \
 	else echo "conformance: $(SHARED)/corpus not found, skipped"; fi
-	rm -f integration/out/figures.txt
 	cd integration && python3 -m pytest -q -p no:cacheprovider .
 
 bench: build bench-deps

@@ -84,3 +84,10 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section('figures')
         for line in open(path):
             terminalreporter.write_line(line.rstrip())
+
+
+def pytest_sessionstart(session):
+    """Figures are this run's only."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'out', 'figures.txt')
+    if os.path.exists(path):
+        os.unlink(path)
