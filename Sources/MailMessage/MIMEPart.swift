@@ -1,6 +1,16 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Content-Transfer-Encoding of a part.
 public enum TransferEncoding: Sendable, Equatable {
-    case identity      // 7bit, 8bit, binary, or none
+    /// 7bit, 8bit or none: lines, whose CRLF ends are read as LF, so a part has the same bytes
+    /// (and digest) whether the message came with CRLF (SMTP, POP3) or LF (Postfix's pipe).
+    case identity
+    /// Bytes as sent.
+    case binary
     case base64
     case quotedPrintable
     case uuencode
@@ -12,6 +22,7 @@ extension TransferEncoding {
     public var name: String {
         switch self {
         case .identity: return "identity"
+        case .binary: return "binary"
         case .base64: return "base64"
         case .quotedPrintable: return "quoted-printable"
         case .uuencode: return "x-uuencode"
@@ -25,6 +36,7 @@ extension TransferEncoding {
         case "quoted-printable": self = .quotedPrintable
         case "x-uuencode": self = .uuencode
         case "identity", "": self = .identity
+        case "binary": self = .binary
         default: self = .unknown(name)
         }
     }
@@ -37,7 +49,8 @@ extension TransferEncoding {
             case .base64: decodeBase64(b) { out.append(contentsOf: $0) }
             case .quotedPrintable: decodeQuotedPrintable(b) { out.append(contentsOf: $0) }
             case .uuencode: out = decodeUUBlock(b)
-            case .identity, .unknown: out = bytes
+            case .identity: lineEndsToLF(b) { out.append(contentsOf: $0) }
+            case .binary, .unknown: out = bytes
             }
         }
         return out
@@ -107,7 +120,10 @@ public final class MIMEPart {
             let data = decodeUUBlock(raw)
             data.withUnsafeBufferPointer { sink($0) }
             return DecodeStats()
-        case .identity, .unknown:
+        case .identity:
+            lineEndsToLF(raw, into: sink)
+            return DecodeStats()
+        case .binary, .unknown:
             if raw.count > 0 { sink(raw) }
             return DecodeStats()
         }
@@ -153,6 +169,23 @@ func normalizeLineEnds(_ s: String) -> String {
     }
     if pendingCR { out.append(Byte.cr) }
     return String(decoding: out, as: UTF8.self)
+}
+
+/// Feeds `src` to `sink` with each CRLF as LF, in runs between the CRs it drops.
+func lineEndsToLF(_ src: UnsafeBufferPointer<UInt8>, into sink: ByteSink) {
+    guard let base = src.baseAddress, src.count > 0 else { return }
+    var start = 0
+    var i = 0
+    while i < src.count {
+        guard let hit = memchr(base + i, Int32(Byte.cr), src.count - i) else { break }
+        let cr = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+        if cr + 1 < src.count, src[cr + 1] == Byte.lf {
+            if cr > start { sink(UnsafeBufferPointer(start: base + start, count: cr - start)) }
+            start = cr + 1
+        }
+        i = cr + 1
+    }
+    if start < src.count { sink(UnsafeBufferPointer(start: base + start, count: src.count - start)) }
 }
 
 /// A body that is one uuencoded file ("begin 644 name" ... "end").

@@ -242,7 +242,8 @@ struct TreeBuilder {
         v = v.trimmedWS
         if v.hasPrefix("\"") && v.hasSuffix("\"") && v.count >= 2 { v = String(v.dropFirst().dropLast()) }
         switch v {
-        case "", "7bit", "8bit", "binary", "7-bit", "8-bit", "none", "text", "plain": return .identity
+        case "", "7bit", "8bit", "7-bit", "8-bit", "none", "text", "plain": return .identity
+        case "binary": return .binary
         case "base64", "base-64", "x-base64": return .base64
         case "quoted-printable", "x-quoted-printable", "quoted_printable", "qp": return .quotedPrintable
         case "x-uuencode", "uuencode", "x-uue", "uue": return .uuencode

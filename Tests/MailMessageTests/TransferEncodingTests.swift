@@ -197,12 +197,44 @@ struct UUEncodeTests {
     @Test(arguments: [
         ("x-uuencode", TransferEncoding.uuencode), ("uuencode", .uuencode), ("x-uue", .uuencode),
         ("base64", .base64), ("BASE64", .base64), ("\"base64\"", .base64), ("base64 (encoded)", .base64),
-        ("Quoted-Printable", .quotedPrintable), ("7bit", .identity), ("8bit", .identity), ("binary", .identity),
+        ("Quoted-Printable", .quotedPrintable), ("7bit", .identity), ("8bit", .identity), ("binary", .binary),
         ("x-gzip", .unknown("x-gzip")),
     ])
     func transferEncodingNames(_ name: String, _ expected: TransferEncoding) {
         let m = Message.parse(Array("Content-Transfer-Encoding: \(name)\n\nx\n".utf8))
         #expect(m.root.transferEncoding == expected)
         #expect(m.defectCodes == (expected == .unknown("x-gzip") ? [.unknownTransferEncoding] : []))
+    }
+}
+
+@Suite struct LineEndTests {
+    /// A 7bit or 8bit part is lines: CRLF and LF deliveries of one message give one file.
+    @Test func identityPartsHaveTheSameBytesWithCRLFOrLF() {
+        let lf = "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nhi\n--b\nContent-Type: application/x-notes\nContent-Disposition: attachment; filename=n.txt\nContent-Transfer-Encoding: 7bit\n\nline one\nline two\r\n--b--\n"
+        let crlf = lf.replacingCRLF()
+        let a = Message.parse(Array(lf.utf8)).content().attachments
+        let b = Message.parse(Array(crlf.utf8)).content().attachments
+        #expect(a.map(\.size) == [17])
+        #expect(a.map(\.sha256) == b.map(\.sha256))
+    }
+
+    @Test func binaryPartsKeepTheirBytes() {
+        let m = "Content-Type: application/octet-stream\nContent-Transfer-Encoding: binary\nContent-Disposition: attachment; filename=x.bin\n\nA\r\nB"
+        #expect(Message.parse(Array(m.utf8)).content().attachments.map(\.size) == [4])
+        #expect(TransferEncoding.binary.decode([65, 13, 10, 66]) == [65, 13, 10, 66])
+        #expect(TransferEncoding.identity.decode([65, 13, 10, 66, 13]) == [65, 10, 66, 13])
+    }
+}
+
+extension String {
+    /// Every LF as CRLF (an LF already after a CR stays as it is).
+    func replacingCRLF() -> String {
+        var out = ""
+        var prev: Character = " "
+        for ch in self {
+            if ch == "\n" && prev != "\r" { out += "\r\n" } else { out.append(ch) }
+            prev = ch
+        }
+        return out
     }
 }
