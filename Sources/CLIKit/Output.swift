@@ -22,16 +22,22 @@ public struct Progress {
     public func done() { if enabled { writeErr("\r\u{1B}[K") } }
 }
 
-public func writeOut(_ bytes: [UInt8]) {
+/// Writes all of `bytes` to `fd`, across short writes and EINTR; false on an error (errno says which).
+@discardableResult
+public func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
     bytes.withUnsafeBufferPointer { p in
         var off = 0
         while off < p.count {
-            let n = write(1, p.baseAddress! + off, p.count - off)
-            if n <= 0 { if errno == EINTR { continue }; return }
+            let n = write(fd, p.baseAddress! + off, p.count - off)
+            if n < 0 { if errno == EINTR { continue }; return false }
+            if n == 0 { return false }
             off += n
         }
+        return true
     }
 }
+
+public func writeOut(_ bytes: [UInt8]) { writeAll(1, bytes) }
 
 public func writeErr(_ s: String) {
     var s = s

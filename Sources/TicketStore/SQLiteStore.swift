@@ -71,9 +71,10 @@ public final class SQLiteStore: TicketStore {
         var settings: [String: String] = [:]
         for r in try connection.query("SELECT key, value FROM settings") { settings[r[0].text ?? ""] = r[1].text ?? "" }
         let types = try connection.query("""
-            SELECT t.id, t.name, u.name, t.notify_emails FROM ticket_types t LEFT JOIN users u ON u.id = t.technician_id ORDER BY t.id
+            SELECT t.id, t.name, u.name, t.technician_id, t.notify_emails FROM ticket_types t LEFT JOIN users u ON u.id = t.technician_id ORDER BY t.id
             """).map {
-            Configuration.TicketType(id: $0[0].int ?? 0, name: $0[1].text ?? "", technician: $0[2].text, notifyEmails: $0[3].text ?? "")
+            Configuration.TicketType(id: $0[0].int ?? 0, name: $0[1].text ?? "", technician: $0[2].text, technicianID: $0[3].int,
+                                     notifyEmails: $0[4].text ?? "")
         }
         let version = try rulesVersion()
         var image: UnsafeRawBufferPointer? = nil
@@ -173,9 +174,7 @@ public final class SQLiteStore: TicketStore {
                                                  create: config.flag("create_unknown_users"), now: now)
             let type = config.ticketTypes.first { $0.name.lowercased() == plan.ticketType.lowercased() }
                 ?? config.ticketTypes.first { $0.name.lowercased() == (config.setting("default_ticket_type") ?? "").lowercased() }
-            let technicianID = try type.flatMap { t in
-                try c.scalar("SELECT technician_id FROM ticket_types WHERE id = ?", [.int(t.id)])?.int
-            }
+            let technicianID = type?.technicianID
             try c.prepare("""
                 INSERT INTO tickets (subject, body, requester_id, technician_id, ticket_type_id, priority, status, message_id, flagged, created_at, updated_at)
                 VALUES (?, ?, ?, ?, ?, ?, 'Open', ?, ?, ?, ?)

@@ -10,6 +10,7 @@ public struct Configuration {
         public var id: Int64
         public var name: String
         public var technician: String?
+        public var technicianID: Int64?
         public var notifyEmails: String
     }
 

@@ -112,18 +112,7 @@ struct Tickets: ParsableCommand {
         func run() throws {
             try Admin.guarded {
                 let rows = try database.open().tickets(limit: limit, offset: offset)
-                if json {
-                    var out: [UInt8] = []
-                    for t in rows {
-                        var w = JSONWriter()
-                        w.beginObject()
-                        ticketFields(&w, t)
-                        w.endObject()
-                        out += w.out + [10]
-                    }
-                    writeOut(out)
-                    return
-                }
+                if json { jsonLines(rows, ticketFields); return }
                 if rows.isEmpty { print("no tickets"); return }
                 print("\(pad("#", 6)) \(pad("created", 20)) \(pad("status", 8)) \(pad("priority", 8)) \(pad("type", 12)) \(pad("requester", 20)) subject")
                 for t in rows {
@@ -265,20 +254,7 @@ struct AttachmentCommand: ParsableCommand {
                 }
                 let target = output ?? a.filename
                 if target == "-" { writeOut(bytes); return }
-                let flags = O_WRONLY | O_CREAT | (force ? O_TRUNC : O_EXCL)
-                let fd = open(target, flags, 0o644)
-                if fd < 0 {
-                    let why = String(cString: strerror(errno))
-                    throw AdminError(errno == EEXIST ? "\(target) exists (use --force to replace it)" : "cannot write \(target): \(why)")
-                }
-                defer { close(fd) }
-                var off = 0
-                while off < bytes.count {
-                    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
-                    if n < 0 { if errno == EINTR { continue }; throw AdminError("cannot write \(target): \(String(cString: strerror(errno)))") }
-                    off += n
-                }
-                if fsync(fd) != 0 { throw AdminError("cannot write \(target): \(String(cString: strerror(errno)))") }
+                try writeFile(target, bytes, mode: 0o644, replace: force)
                 if json {
                     var w = JSONWriter()
                     w.beginObject()

@@ -503,10 +503,7 @@ struct ConfigCommand: ParsableCommand {
             try Admin.guarded {
                 let text = ConfigFile.render(try database.open().exportConfiguration())
                 if let output {
-                    let fd = open(output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-                    if fd < 0 { throw AdminError("cannot write \(output): \(String(cString: strerror(errno)))") }
-                    defer { close(fd) }
-                    writeAllOrThrow(fd, Array(text.utf8), output)
+                    try writeFile(output, Array(text.utf8), mode: 0o600, replace: true)
                 } else {
                     writeOut(Array(text.utf8))
                 }
@@ -544,13 +541,12 @@ struct ConfigCommand: ParsableCommand {
     }
 }
 
-func writeAllOrThrow(_ fd: Int32, _ bytes: [UInt8], _ path: String) {
-    bytes.withUnsafeBytes { p in
-        var off = 0
-        while off < p.count {
-            let n = write(fd, p.baseAddress! + off, p.count - off)
-            if n <= 0 { if errno == EINTR { continue }; writeErr("wt-admin: cannot write \(path): \(String(cString: strerror(errno)))\n"); exit(1) }
-            off += n
-        }
+/// Writes a whole file and syncs it. Without `replace`, an existing file is an error.
+func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t, replace: Bool) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | (replace ? O_TRUNC : O_EXCL), mode)
+    if fd < 0 {
+        throw AdminError(errno == EEXIST ? "\(path) exists (use --force to replace it)" : "cannot write \(path): \(String(cString: strerror(errno)))")
     }
+    defer { close(fd) }
+    guard writeAll(fd, bytes), fsync(fd) == 0 else { throw AdminError("cannot write \(path): \(String(cString: strerror(errno)))") }
 }
