@@ -38,20 +38,12 @@ public struct Deliverer {
         var matched: String? = nil
         var defects: [String] = []
         let outcome = try store.deliver(key: key, raw: UnsafeRawBufferPointer(raw.bytes), rawSHA256: rawDigest, envelope: envelope) { config in
-            let decided = try Self.plan(message, envelope: envelope, config: config)
+            let decided = try Self.plan(message, raw: raw, envelope: envelope, config: config)
             matched = decided.rule
             defects = decided.defects
             return decided.ticket
         }
         return DeliveryReport(outcome: outcome, size: raw.count, messageID: message.messageID, matchedRule: matched, defects: defects)
-    }
-
-    /// Installs the compiler for the store's cached rule index (enabled rules, in order).
-    public static func installRulesCompiler(on store: SQLiteStore) {
-        store.rulesCompiler = { rows, version in
-            let enabled = rows.filter(\.enabled)
-            return CompiledRules.compile(texts: enabled.map(\.textToMatch), ids: enabled.map(\.id), version: version)
-        }
     }
 
     /// The rule decision, with what was tried, for the ticket and for --explain.
@@ -74,22 +66,10 @@ public struct Deliverer {
     public static func decide(_ subject: some RuleSubject, config: Configuration, withTried: Bool = false) throws -> RuleDecision {
         var match: RuleMatch? = nil
         var position: Int? = nil
-        let compiled: CompiledRules
-        if let image = config.rulesImage, let c = CompiledRules(image: image, owner: config.rulesImageOwner) {
-            compiled = c
-        } else {
-            let enabled = try config.rules().filter(\.enabled)
-            compiled = CompiledRules.inMemory(CompiledRules.compile(texts: enabled.map(\.textToMatch), ids: enabled.map(\.id), version: 0))!
-        }
-        if let (pos, field) = compiled.firstMatch(subject), let row = try config.rule(id: compiled.ruleID(at: pos)) {
-            position = pos
-            let text: String
-            switch field {
-            case .sender: text = subject.sender
-            case .subject: text = subject.subject
-            case .body: text = subject.body
-            }
-            match = RuleMatch(rule: rule(row), field: field, matchedText: locate(row.textToMatch, in: text) ?? row.textToMatch)
+        let compiled = try rulesIndex(config)
+        if let hit = compiled.firstMatch(subject), let row = try config.rule(id: compiled.ruleID(at: hit.position)) {
+            position = hit.position
+            match = RuleMatch(rule: rule(row), field: hit.field, matchedText: hit.matchedText)
         }
         var tried: [Rule] = []
         if withTried {
@@ -101,6 +81,19 @@ public struct Deliverer {
         return RuleDecision(match: match, tried: tried, ticketType: type?.name ?? typeName,
                             priority: match?.rule.priority ?? config.setting("default_priority") ?? "Medium",
                             technician: type?.technician)
+    }
+
+    /// The compiled rules: the index stored for this rules version when it checks out, else
+    /// compiled now from the rules and stored (in the delivery's transaction) for the next.
+    static func rulesIndex(_ config: Configuration) throws -> CompiledRules {
+        if let stored = config.storedRulesIndex, let c = CompiledRules(validating: stored.bytes, owner: stored),
+           c.version == config.rulesVersion {
+            return c
+        }
+        let enabled = try config.rules().filter(\.enabled)
+        let image = CompiledRules.compile(texts: enabled.map(\.textToMatch), ids: enabled.map(\.id), version: config.rulesVersion)
+        try config.saveRulesIndex(image)
+        return CompiledRules.inMemory(image)!
     }
 
     /// Who sent a message: the first From mailbox with an address, else Sender; the address
@@ -119,20 +112,29 @@ public struct Deliverer {
         PlainSubject(sender: [who.name, who.address].compactMap { $0 }.joined(separator: " "), subject: subject, body: content.bodyText)
     }
 
-    /// Decides the ticket: pure, from the message and the configuration.
-    public static func plan(_ message: Message, envelope: Envelope, config: Configuration) throws -> (ticket: TicketPlan, rule: String?, defects: [String]) {
+    /// What a ticket keeps of header values (the raw message keeps everything): a subject
+    /// as long as a header line may be, a name, an address as long as SMTP allows.
+    public static let maxSubject = 998, maxName = 200, maxAddress = 320
+
+    /// Decides the ticket: pure, from the message, the raw bytes as they will be stored, and
+    /// the configuration.
+    public static func plan(_ message: Message, raw: ByteBuffer, envelope: Envelope,
+                            config: Configuration) throws -> (ticket: TicketPlan, rule: String?, defects: [String]) {
         let content = message.content()
-        let who = requester(message, envelope: envelope)
-        let subject = message.subject ?? ""
+        var who = requester(message, envelope: envelope)
+        who.name = who.name.map { capped($0, maxName) }
+        if let a = who.address, a.utf8.count > maxAddress { who.address = nil }
+        let subject = capped(message.subject ?? "", maxSubject)
         let decision = try decide(ruleSubject(who, subject: subject, content: content), config: config)
         let allDefects = message.defects + content.defects
         let severe = allDefects.filter(\.isSevere)
         var detail = ""
-        if let m = decision.match { detail += "rule: \(m.rule.name) (\(m.field.rawValue): \"\(m.matchedText)\")\n" }
+        if let m = decision.match { detail += "rule: \(m.rule.name) (\(m.field.rawValue): \"\(capped(m.matchedText, maxSubject))\")\n" }
         if !allDefects.isEmpty { detail += "defects:\n" + allDefects.map { "  \($0)" }.joined(separator: "\n") }
         let attachments = zip(message.structure.attachments, content.attachments).map { part, info in
-            // Bytes that are a range of the raw message are stored as that range.
-            let inRaw = part.source === message.source ? (range: part.bodyRange, encoding: part.transferEncoding.name) : nil
+            // Bytes that are a range of the stored message are stored as that range (not when
+            // the parser read a normalised copy of it).
+            let inRaw = part.source === raw ? (range: part.bodyRange, encoding: part.transferEncoding.name) : nil
             return TicketPlan.Attachment(filename: info.filename ?? defaultName(info.contentType), contentType: info.contentType,
                                          size: info.size, sha256: info.sha256, inline: info.inline, contentID: info.contentID,
                                          rawRange: inRaw, data: { sink in part.decodeBody(into: sink) })
@@ -144,12 +146,25 @@ public struct Deliverer {
             requesterName: who.name,
             ticketType: decision.ticketType,
             priority: decision.priority,
-            messageID: message.messageID,
+            messageID: message.messageID.map { capped($0, maxSubject) },
             flagged: !severe.isEmpty,
             detail: detail,
             attachments: attachments,
             notify: !isAutomated(message, envelope: envelope))
         return (ticket, decision.match?.rule.name, allDefects.map(\.description))
+    }
+
+    /// At most `limit` characters, cut on a character boundary, with "…" where it was cut.
+    static func capped(_ s: String, _ limit: Int) -> String {
+        guard s.utf8.count > limit else { return s }
+        var out = ""
+        var n = 0
+        for ch in s {
+            if n >= limit - 1 { break }
+            out.append(ch)
+            n += 1
+        }
+        return out + "…"
     }
 
     static func defaultName(_ contentType: String) -> String {

@@ -1,12 +1,16 @@
-/// All rules compiled into one Aho-Corasick automaton over the UTF-8 of lowercased text, so
-/// one pass over a field finds the first rule (in rule order) whose text occurs in it, and
-/// the cost of a delivery hardly grows with the number of rules.
+/// All rules compiled into one Aho-Corasick automaton over lowercased UTF-8, so one pass over
+/// a field finds the first rule (in rule order) whose text occurs in it, and where, and the
+/// cost of a delivery hardly grows with the number of rules.
 ///
-/// The compiled form is a flat byte image that can be used where it lies (a mapped file):
-/// matching reads only the nodes the text walks through.
+/// The compiled form is a flat byte image that is stored in the database. An image read back
+/// is untrusted (a damaged page, a hand edit): `init?(validating:)` checks every index in it,
+/// and that fail links always lead to shallower nodes, so matching any text with an accepted
+/// image stays in bounds and linear.
 public struct CompiledRules {
-    static let magic: UInt32 = 0x3152_5457  // "WTR1"
+    static let magic: UInt32 = 0x3252_5457  // "WTR2"
     static let none = UInt32.max
+    static let headerSize = 24
+    static let nodeWords = 5  // edge start, edge count, fail link, output, depth
 
     /// The image; its layout is described in `compile`.
     public let image: UnsafeRawBufferPointer
@@ -16,27 +20,61 @@ public struct CompiledRules {
     public let ruleCount: Int
     let nodeCount: Int
     let edgeCount: Int
-    let idsOffset: Int, rootOffset: Int, nodesOffset: Int, labelsOffset: Int, targetsOffset: Int
+    let idsOffset: Int, lengthsOffset: Int, rootOffset: Int, nodesOffset: Int, labelsOffset: Int, targetsOffset: Int
 
-    /// Reads an image; nil if it is not one (wrong magic, truncated).
-    public init?(image: UnsafeRawBufferPointer, owner: AnyObject?) {
-        guard image.count >= 24, image.loadUnaligned(as: UInt32.self) == Self.magic else { return nil }
+    /// Reads an image whose counts and offsets fit; nil if it is not one.
+    private init?(layoutOf image: UnsafeRawBufferPointer, owner: AnyObject?) {
+        guard image.count >= Self.headerSize, image.loadUnaligned(as: UInt32.self) == Self.magic else { return nil }
         self.image = image
         self.owner = owner
         version = image.loadUnaligned(fromByteOffset: 4, as: UInt64.self)
         ruleCount = Int(image.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
         nodeCount = Int(image.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
         edgeCount = Int(image.loadUnaligned(fromByteOffset: 20, as: UInt32.self))
-        idsOffset = 24
-        rootOffset = idsOffset + ruleCount * 8
+        idsOffset = Self.headerSize
+        lengthsOffset = idsOffset + ruleCount * 8
+        rootOffset = lengthsOffset + ruleCount * 4
         nodesOffset = rootOffset + 256 * 4
-        labelsOffset = nodesOffset + nodeCount * 16
+        labelsOffset = nodesOffset + nodeCount * Self.nodeWords * 4
         targetsOffset = labelsOffset + (edgeCount + 3) / 4 * 4
-        guard image.count >= targetsOffset + edgeCount * 4 else { return nil }
+        guard nodeCount >= 1, ruleCount < Int(Self.none), image.count == targetsOffset + edgeCount * 4 else { return nil }
     }
+
+    /// An image checked in full: every node, edge and rule index in range, edges one level
+    /// deeper, fail links strictly shallower. Nil when any check fails.
+    public init?(validating image: UnsafeRawBufferPointer, owner: AnyObject?) {
+        guard let c = CompiledRules(layoutOf: image, owner: owner), c.isConsistent() else { return nil }
+        self = c
+    }
+
+    private func isConsistent() -> Bool {
+        let nodes = UInt32(nodeCount), edges = UInt32(edgeCount), rules = UInt32(ruleCount)
+        if depth(0) != 0 { return false }
+        for b in 0..<256 {
+            let t = u32(rootOffset + b * 4)
+            if t >= nodes || (t != 0 && depth(t) != 1) { return false }
+        }
+        for n in 0..<nodeCount {
+            let base = nodesOffset + n * Self.nodeWords * 4
+            let start = u32(base), count = u32(base + 4), fail = u32(base + 8), out = u32(base + 12), d = u32(base + 16)
+            if count > edges || start > edges - count { return false }
+            if out != Self.none && out >= rules { return false }
+            if n != 0 && (fail >= nodes || depth(fail) >= d) { return false }
+            for e in Int(start)..<Int(start + count) {
+                let t = u32(targetsOffset + e * 4)
+                if t >= nodes || d == UInt32.max || depth(t) != d + 1 { return false }
+            }
+        }
+        return true
+    }
+
+    @inline(__always) private func depth(_ n: UInt32) -> UInt32 { u32(nodesOffset + Int(n) * Self.nodeWords * 4 + 16) }
 
     /// The database id of the rule at position `i` in rule order.
     public func ruleID(at i: Int) -> Int64 { image.loadUnaligned(fromByteOffset: idsOffset + i * 8, as: Int64.self) }
+
+    /// The length of rule `i`'s lowercased text in UTF-8 bytes.
+    func textLength(at i: Int) -> Int { Int(u32(lengthsOffset + i * 4)) }
 
     @inline(__always) private func u32(_ offset: Int) -> UInt32 { image.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
 
@@ -44,7 +82,7 @@ public struct CompiledRules {
         var n = node
         while true {
             if n == 0 { return u32(rootOffset + Int(b) * 4) }
-            let base = nodesOffset + Int(n) * 16
+            let base = nodesOffset + Int(n) * Self.nodeWords * 4
             let start = Int(u32(base)), count = Int(u32(base + 4))
             // Edges are sorted by label: binary search.
             var lo = start, hi = start + count
@@ -58,24 +96,32 @@ public struct CompiledRules {
         }
     }
 
-    /// The lowest rule position (rule order) whose text occurs in `lowercasedText`, or nil.
-    public func firstRule(inLowercased text: String) -> Int? {
+    /// The lowest rule position (rule order) whose text occurs in `lowercased` (as made by
+    /// `RuleText.lowercased`), and the offset just after its first occurrence; or nil.
+    ///
+    /// A position is reported where it first becomes the lowest seen, which is where that
+    /// rule's text first ends: an earlier occurrence would have made it the lowest already.
+    public func firstRule(in lowercased: UnsafeBufferPointer<UInt8>) -> (position: Int, end: Int)? {
         var best = Self.none
+        var end = 0
         var node: UInt32 = 0
-        var text = text
-        text.withUTF8 { u in
-            for b in u {
-                node = next(node, b)
-                if node != 0 {
-                    let out = u32(nodesOffset + Int(node) * 16 + 12)
-                    if out < best {
-                        best = out
-                        if best == 0 { return }
-                    }
+        for i in 0..<lowercased.count {
+            node = next(node, lowercased[i])
+            if node != 0 {
+                let out = u32(nodesOffset + Int(node) * Self.nodeWords * 4 + 12)
+                if out < best {
+                    best = out
+                    end = i + 1
+                    if best == 0 { break }
                 }
             }
         }
-        return best == Self.none ? nil : Int(best)
+        return best == Self.none ? nil : (Int(best), end)
+    }
+
+    /// `firstRule(in:)` for text not yet lowercased.
+    public func firstRule(in text: String) -> (position: Int, end: Int)? {
+        RuleText.lowercased(text).withUnsafeBufferPointer { firstRule(in: $0) }
     }
 
     /// Compiles rule texts, given in rule order, into an image. Empty texts never match.
@@ -84,8 +130,10 @@ public struct CompiledRules {
         // Trie with per-node children maps (compile time only).
         var children: [[UInt8: UInt32]] = [[:]]
         var output: [UInt32] = [none]
+        var lengths: [UInt32] = []
         for (i, t) in texts.enumerated() {
-            let needle = Array(t.lowercased().utf8)
+            let needle = RuleText.lowercased(t)
+            lengths.append(UInt32(needle.count))
             if needle.isEmpty { continue }
             var n: UInt32 = 0
             for b in needle {
@@ -101,9 +149,10 @@ public struct CompiledRules {
         // Fail links breadth-first; each node's output becomes the lowest along its fail chain.
         let count = children.count
         var fail = [UInt32](repeating: 0, count: count)
+        var depth = [UInt32](repeating: 0, count: count)
         var queue: [UInt32] = []
         queue.reserveCapacity(count)
-        for (_, c) in children[0] { queue.append(c) }
+        for (_, c) in children[0] { queue.append(c); depth[Int(c)] = 1 }
         var head = 0
         while head < queue.count {
             let n = queue[head]
@@ -113,6 +162,7 @@ public struct CompiledRules {
                 while f != 0 && children[Int(f)][b] == nil { f = fail[Int(f)] }
                 let target = children[Int(f)][b] ?? 0
                 fail[Int(c)] = target == c ? 0 : target
+                depth[Int(c)] = depth[Int(n)] + 1
                 queue.append(c)
             }
             // Children are processed after their parent, so fail[n] is final here.
@@ -122,10 +172,10 @@ public struct CompiledRules {
         var labels: [UInt8] = []
         var targets: [UInt32] = []
         var nodes: [UInt32] = []
-        nodes.reserveCapacity(count * 4)
+        nodes.reserveCapacity(count * nodeWords)
         for n in 0..<count {
             let sorted = children[n].sorted { $0.key < $1.key }
-            nodes += [UInt32(labels.count), UInt32(sorted.count), fail[n], output[n]]
+            nodes += [UInt32(labels.count), UInt32(sorted.count), fail[n], output[n], depth[n]]
             for (b, c) in sorted { labels.append(b); targets.append(c) }
         }
         var root = [UInt32](repeating: 0, count: 256)
@@ -139,6 +189,7 @@ public struct CompiledRules {
         put32(UInt32(count))
         put32(UInt32(labels.count))
         for id in ids { withUnsafeBytes(of: id.littleEndian) { image += $0 } }
+        for l in lengths { put32(l) }
         for r in root { put32(r) }
         for v in nodes { put32(v) }
         image += labels
@@ -158,41 +209,103 @@ final class ImageBox {
     deinit { buffer.deallocate() }
 }
 
+/// Which rule matched, in which field, and the text as it stands there.
+public struct RuleHit: Sendable, Equatable {
+    /// Position in rule order.
+    public var position: Int
+    public var field: MatchField
+    public var matchedText: String
+}
+
 extension CompiledRules {
-    /// An image kept in memory (compiled on the spot, or read from a file).
+    /// An image this process just compiled (trusted, not checked again).
     public static func inMemory(_ bytes: [UInt8]) -> CompiledRules? {
         let box = ImageBox(bytes)
-        return CompiledRules(image: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(box.buffer)[0..<bytes.count]), owner: box)
+        return CompiledRules(layoutOf: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(box.buffer)[0..<bytes.count]), owner: box)
     }
 
-    /// The first rule (lowest position) whose text occurs in any field, and the first field it
-    /// occurs in (sender, then subject, then body).
-    public func firstMatch(_ m: some RuleSubject) -> (position: Int, field: MatchField)? {
-        var best: (Int, MatchField)? = nil
+    /// The first rule (lowest position) whose text occurs in any field, the first field it
+    /// occurs in (sender, then subject, then body), and where. One pass over each field, and
+    /// the matched text comes from the offsets the pass found: linear whatever the rules.
+    public func firstMatch(_ m: some RuleSubject) -> RuleHit? {
+        var best: (position: Int, end: Int, field: MatchField, text: String)? = nil
         for (field, text) in [(MatchField.sender, m.sender), (.subject, m.subject), (.body, m.body)] {
-            guard let p = firstRule(inLowercased: text.lowercased()) else { continue }
-            if best == nil || p < best!.0 { best = (p, field) }
-            if p == 0 { break }
+            guard let hit = firstRule(in: text) else { continue }
+            if best == nil || hit.position < best!.position { best = (hit.position, hit.end, field, text) }
+            if hit.position == 0 { break }
         }
-        return best.map { (position: $0.0, field: $0.1) }
+        guard let b = best else { return nil }
+        let start = max(0, b.end - textLength(at: b.position))
+        return RuleHit(position: b.position, field: b.field, matchedText: RuleText.original(b.text, lowercasedRange: start..<b.end))
     }
 }
 
-/// Where `needle` stands in `text`, case-insensitively, as written in `text`.
-public func locate(_ needle: String, in text: String) -> String? {
-    let n = needle.lowercased()
-    guard !n.isEmpty else { return nil }
-    // Walk character by character so the answer is a slice of the original text.
-    var i = text.startIndex
-    while i < text.endIndex {
-        var j = i
-        var acc = ""
-        while j < text.endIndex, acc.count < n.count {
-            acc += text[j].lowercased()
-            j = text.index(after: j)
+/// How rule texts and message fields are compared: each Unicode scalar replaced by its
+/// lowercase mapping, as UTF-8. Being per scalar, an offset in the lowercased bytes leads back
+/// to the scalar it came from.
+public enum RuleText {
+    public static func lowercased(_ s: String) -> [UInt8] {
+        var out: [UInt8] = []
+        var s = s
+        s.withUTF8 { u in
+            out.reserveCapacity(u.count)
+            var i = 0
+            // ASCII runs byte by byte; other scalars through their lowercase mapping.
+            while i < u.count {
+                let c = u[i]
+                if c < 0x80 {
+                    out.append(c >= 65 && c <= 90 ? c | 0x20 : c)
+                    i += 1
+                    continue
+                }
+                let (scalar, n) = decodeScalar(u, i)
+                out += scalar.properties.lowercaseMapping.utf8
+                i += n
+            }
         }
-        if acc.hasPrefix(n) || acc == n { return String(text[i..<j]) }
-        i = text.index(after: i)
+        return out
     }
-    return nil
+
+    /// The part of `text` whose lowercased bytes are `range`, widened to whole scalars.
+    public static func original(_ text: String, lowercasedRange range: Range<Int>) -> String {
+        var text = text
+        return text.withUTF8 { u -> String in
+            // Up to the first non-ASCII byte, offsets in both are the same.
+            var i = 0
+            while i < u.count, i < range.upperBound, u[i] < 0x80 { i += 1 }
+            if i >= range.upperBound {
+                return String(decoding: UnsafeBufferPointer(rebasing: u[range.lowerBound..<range.upperBound]), as: UTF8.self)
+            }
+            var offset = i
+            var start = range.lowerBound < i ? range.lowerBound : -1
+            while i < u.count {
+                let n: Int, width: Int
+                if u[i] < 0x80 {
+                    (n, width) = (1, 1)
+                } else {
+                    let (scalar, length) = decodeScalar(u, i)
+                    (n, width) = (length, scalar.properties.lowercaseMapping.utf8.count)
+                }
+                if start < 0 && offset + width > range.lowerBound { start = i }
+                offset += width
+                i += n
+                if offset >= range.upperBound { break }
+            }
+            return String(decoding: UnsafeBufferPointer(rebasing: u[max(start, 0)..<i]), as: UTF8.self)
+        }
+    }
+
+    /// The scalar whose UTF-8 starts at `i` of valid UTF-8 (a String's), and its length.
+    @inline(__always) static func decodeScalar(_ u: UnsafeBufferPointer<UInt8>, _ i: Int) -> (Unicode.Scalar, Int) {
+        let c = UInt32(u[i])
+        let v: UInt32, n: Int
+        if c >= 0xF0 {
+            (v, n) = ((c & 0x07) << 18 | UInt32(u[i + 1] & 0x3F) << 12 | UInt32(u[i + 2] & 0x3F) << 6 | UInt32(u[i + 3] & 0x3F), 4)
+        } else if c >= 0xE0 {
+            (v, n) = ((c & 0x0F) << 12 | UInt32(u[i + 1] & 0x3F) << 6 | UInt32(u[i + 2] & 0x3F), 3)
+        } else {
+            (v, n) = ((c & 0x1F) << 6 | UInt32(u[i + 1] & 0x3F), 2)
+        }
+        return (Unicode.Scalar(v) ?? "\u{FFFD}", n)
+    }
 }

@@ -76,13 +76,6 @@ public struct RuleSet {
 
     /// The first matching rule, or nil (the default type and priority then apply).
     public func firstMatch(_ m: some RuleSubject) -> RuleMatch? {
-        guard let (i, field) = compiled.firstMatch(m) else { return nil }
-        let text: String
-        switch field {
-        case .sender: text = m.sender
-        case .subject: text = m.subject
-        case .body: text = m.body
-        }
-        return RuleMatch(rule: rules[i], field: field, matchedText: locate(rules[i].textToMatch, in: text) ?? rules[i].textToMatch)
+        compiled.firstMatch(m).map { RuleMatch(rule: rules[$0.position], field: $0.field, matchedText: $0.matchedText) }
     }
 }

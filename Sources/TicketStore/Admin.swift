@@ -105,8 +105,10 @@ extension SQLiteStore {
         }
     }
 
-    public func users() throws -> [UserRecord] {
-        try connection.query("SELECT name, role, emails FROM users ORDER BY id").map {
+    /// Users, in the order they were added; `fromMail: false` leaves out the senders that
+    /// delivery made users (they are not configuration).
+    public func users(fromMail: Bool = true) throws -> [UserRecord] {
+        try connection.query("SELECT name, role, emails FROM users \(fromMail ? "" : "WHERE origin = 'admin' ")ORDER BY id").map {
             UserRecord(name: $0[0].text ?? "", role: Role(rawValue: $0[1].text ?? "") ?? .endUser, emails: splitList($0[2].text ?? ""))
         }
     }
@@ -117,8 +119,13 @@ extension SQLiteStore {
         return SettingsSchema.entries.map { ($0.key, stored[$0.key] ?? "") }
     }
 
-    public func exportConfiguration() throws -> FullConfiguration {
-        FullConfiguration(settings: try settingsList(), users: try users(), ticketTypes: try ticketTypeRecords(), rules: try rules())
+    /// Everything an administrator configured; passwords only `withSecrets`.
+    public func exportConfiguration(withSecrets: Bool = false) throws -> FullConfiguration {
+        let settings = try settingsList().filter { key, _ in
+            if case .secret = SettingsSchema.entry(key)?.kind { return withSecrets }
+            return true
+        }
+        return FullConfiguration(settings: settings, users: try users(fromMail: false), ticketTypes: try ticketTypeRecords(), rules: try rules())
     }
 
     /// Changes with every change to rules or ticket types.
@@ -314,11 +321,23 @@ extension SQLiteStore {
 
     private func writeUser(_ user: UserRecord, existing: Int64?) throws -> Int64 {
         let u = try validate(user)
-        if let other = try userID(named: u.name), other != existing { throw InvalidInput("name", "a user named \"\(u.name)\" exists already") }
+        if let other = try userID(named: u.name), other != existing {
+            // A user that mail created never holds a name against an administrator.
+            if try isFromMail(other) {
+                try connection.prepare("UPDATE users SET name = name || ' #' || id WHERE id = ?").run([.int(other)])
+            } else {
+                throw InvalidInput("name", "a user named \"\(u.name)\" exists already")
+            }
+        }
+        var takenFromMail: [(address: String, owner: Int64)] = []
         for e in u.emails {
-            if let owner = try connection.query("SELECT u.id, u.name FROM user_addresses a JOIN users u ON u.id = a.user_id WHERE a.address = ?", [.text(e)]).first,
-               owner[0].int != existing {
-                throw InvalidInput("emails", "\(e) already belongs to \"\(owner[1].text ?? "")\"")
+            if let owner = try connection.query("SELECT u.id, u.name, u.origin FROM user_addresses a JOIN users u ON u.id = a.user_id WHERE a.address = ?", [.text(e)]).first,
+               let ownerID = owner[0].int, ownerID != existing {
+                if owner[2].text == "mail" {
+                    takenFromMail.append((e, ownerID))
+                } else {
+                    throw InvalidInput("emails", "\(e) already belongs to \"\(owner[1].text ?? "")\"")
+                }
             }
         }
         if let existing, u.role == .endUser,
@@ -327,7 +346,8 @@ extension SQLiteStore {
         }
         let id: Int64
         if let existing {
-            try connection.prepare("UPDATE users SET name = ?, role = ?, emails = ? WHERE id = ?")
+            // An administrator's edit makes a user from mail an administrator's user.
+            try connection.prepare("UPDATE users SET name = ?, role = ?, emails = ?, origin = 'admin' WHERE id = ?")
                 .run([.text(u.name), .text(u.role.rawValue), .text(u.emails.joined(separator: ";")), .int(existing)])
             try connection.prepare("DELETE FROM user_addresses WHERE user_id = ?").run([.int(existing)])
             id = existing
@@ -336,9 +356,28 @@ extension SQLiteStore {
                 .run([.text(u.name), .text(u.role.rawValue), .text(u.emails.joined(separator: ";")), .int(Int64(time(nil)))])
             id = connection.lastInsertRowID
         }
+        for (address, owner) in takenFromMail { try moveAddress(address, from: owner, to: id) }
         let ins = try connection.prepare("INSERT INTO user_addresses (address, user_id) VALUES (?, ?)")
         for e in u.emails { try ins.run([.text(e), .int(id)]) }
         return id
+    }
+
+    private func isFromMail(_ id: Int64) throws -> Bool {
+        try connection.scalar("SELECT origin FROM users WHERE id = ?", [.int(id)])?.text == "mail"
+    }
+
+    /// An address of a user that mail created goes to the administrator's user `to`; a user
+    /// from mail left with no address is merged into it (tickets and history follow).
+    private func moveAddress(_ address: String, from: Int64, to: Int64) throws {
+        try connection.prepare("DELETE FROM user_addresses WHERE address = ?").run([.text(address)])
+        let left = try connection.query("SELECT address FROM user_addresses WHERE user_id = ? ORDER BY rowid", [.int(from)]).compactMap { $0[0].text }
+        if left.isEmpty {
+            try connection.prepare("UPDATE tickets SET requester_id = ? WHERE requester_id = ?").run([.int(to), .int(from)])
+            try connection.prepare("UPDATE ticket_events SET author_id = ? WHERE author_id = ?").run([.int(to), .int(from)])
+            try connection.prepare("DELETE FROM users WHERE id = ?").run([.int(from)])
+        } else {
+            try connection.prepare("UPDATE users SET emails = ? WHERE id = ?").run([.text(left.joined(separator: ";")), .int(from)])
+        }
     }
 
     public func removeUser(named name: String) throws {
@@ -448,7 +487,10 @@ extension SQLiteStore {
             let typeList = try ticketTypeRecords().map(\.name)
             let priorityList = splitList(try SettingsSchema.validate("priorities", given["priorities"] ?? defaults["priorities"] ?? "", ticketTypes: [], priorities: []))
             for e in SettingsSchema.entries {
-                let raw = given[e.key] ?? defaults[e.key] ?? ""
+                // A file exported without secrets leaves the stored passwords alone.
+                var kept: String? = nil
+                if case .secret = e.kind { kept = before[e.key] }
+                let raw = given[e.key] ?? kept ?? defaults[e.key] ?? ""
                 let v = try SettingsSchema.validate(e.key, raw, ticketTypes: typeList, priorities: priorityList)
                 if before[e.key] != v { summary.settingsChanged += 1 }
                 try connection.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")

@@ -109,6 +109,14 @@ final class Connection {
         try query(sql, values).first?.first
     }
 
+    /// The first column of the first row as bytes in memory of their own (one copy), or nil.
+    func blob(_ sql: String, _ values: [SQLValue] = []) throws -> StoredBytes? {
+        let s = try prepare(sql)
+        try s.bind(values)
+        guard try s.step(), sqlite3_column_type(s.stmt, 0) == SQLITE_BLOB else { return nil }
+        return StoredBytes(copying: sqlite3_column_blob(s.stmt, 0), count: Int(sqlite3_column_bytes(s.stmt, 0)))
+    }
+
     var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(db) }
 
     /// Fills a zeroblob column of row `rowid` from `produce`, which hands over the bytes in

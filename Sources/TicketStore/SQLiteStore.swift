@@ -23,8 +23,24 @@ public final class SQLiteStore: TicketStore {
         }
     }
 
+    /// Mail and secrets are not for other users: a new database is created owner
+    /// read-write, group read (an administrators' group), whatever the umask. SQLite gives
+    /// its -wal and -shm files the same mode.
+    public static let fileMode: UInt32 = 0o640
+
+    let readOnly: Bool
+
     public init(path: String, options: Options = Options()) throws {
         self.path = path
+        readOnly = options.readOnly
+        if !options.readOnly && options.create {
+            // Created here, not by SQLite, so that the mode does not depend on the umask.
+            let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(Self.fileMode))
+            if fd >= 0 {
+                fchmod(fd, mode_t(Self.fileMode))
+                close(fd)
+            }
+        }
         connection = try Connection(path: path, options: .init(readOnly: options.readOnly, create: options.create,
                                                                busyTimeoutMilliseconds: options.busyTimeoutMilliseconds))
         if options.readOnly { return }
@@ -38,6 +54,20 @@ public final class SQLiteStore: TicketStore {
         }
         try connection.execute("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON")
         try migrate()
+    }
+
+    /// Takes from the database and its -wal and -shm files every permission other users have
+    /// (files made by older versions, or by hand); returns the files changed. Also removes the
+    /// rule cache file older versions kept beside the database (the index is now inside it).
+    public func restrictFileModes() -> [String] {
+        var changed: [String] = []
+        for file in [path, path + "-wal", path + "-shm"] {
+            var st = stat()
+            guard stat(file, &st) == 0, st.st_mode & 0o007 != 0 else { continue }
+            if chmod(file, st.st_mode & 0o770) == 0 { changed.append(file) }
+        }
+        unlink(path + "-rules")
+        return changed
     }
 
     /// The schema version this build writes.
@@ -63,10 +93,6 @@ public final class SQLiteStore: TicketStore {
 
     // MARK: Reading the configuration
 
-    /// Compiles rule rows (in running order) into an index image; set by the delivery side, so
-    /// that the store stays free of rule logic. Without it, deliveries compile in memory.
-    public var rulesCompiler: (([Configuration.RuleRow], UInt64) -> [UInt8])?
-
     public func configuration() throws -> Configuration {
         var settings: [String: String] = [:]
         for r in try connection.query("SELECT key, value FROM settings") { settings[r[0].text ?? ""] = r[1].text ?? "" }
@@ -77,15 +103,14 @@ public final class SQLiteStore: TicketStore {
                                      notifyEmails: $0[4].text ?? "")
         }
         let version = try rulesVersion()
-        var image: UnsafeRawBufferPointer? = nil
-        var owner: AnyObject? = nil
-        if let compile = rulesCompiler {
-            let cached = try cachedArtifact(name: "rules", version: version) { compile(try self.ruleRows(), version) }
-            image = cached.bytes
-            owner = cached.owner
+        let index = try connection.blob("SELECT image FROM rule_index WHERE id = 1 AND version = ?", [.int(Int64(version))])
+        let save: (([UInt8]) throws -> Void)? = readOnly ? nil : { [connection] image in
+            try connection.prepare("INSERT OR REPLACE INTO rule_index (id, version, image) VALUES (1, ?, ?)")
+                .run([.int(Int64(version)), .blob(image)])
         }
-        return Configuration(settings: settings, ticketTypes: types, rulesVersion: version, rulesImage: image, owner: owner,
-                             loadRule: { id in try self.ruleRows(id: id).first }, loadRules: { try self.ruleRows() })
+        return Configuration(settings: settings, ticketTypes: types, rulesVersion: version, storedRulesIndex: index,
+                             loadRule: { id in try self.ruleRows(id: id).first }, loadRules: { try self.ruleRows() },
+                             storeRulesIndex: save)
     }
 
     func ruleRows(id: Int64? = nil) throws -> [Configuration.RuleRow] {
@@ -98,47 +123,6 @@ public final class SQLiteStore: TicketStore {
                                   priority: $0[4].text ?? "", order: Int($0[5].int ?? 0), enabled: ($0[6].int ?? 0) != 0)
         }
     }
-
-    /// Bytes derived from the database, cached in a file beside it ("wt.db-rules") and mapped,
-    /// so a delivery reads only the pages it needs. The file names the version it was built
-    /// for; a stale or damaged file is rebuilt. When the folder is not writable, the bytes are
-    /// built in memory.
-    func cachedArtifact(name: String, version: UInt64, build: () throws -> [UInt8]) throws -> (bytes: UnsafeRawBufferPointer, owner: AnyObject) {
-        let file = path + "-" + name
-        let headerSize = 24
-        let fd = open(file, O_RDONLY | O_CLOEXEC)
-        if fd >= 0 {
-            defer { close(fd) }
-            var st = stat()
-            if fstat(fd, &st) == 0, st.st_size >= headerSize,
-               let p = mmap(nil, Int(st.st_size), PROT_READ, MAP_SHARED, fd, 0), p != MAP_FAILED {
-                let whole = UnsafeRawBufferPointer(start: p, count: Int(st.st_size))
-                let magic = whole.loadUnaligned(as: UInt64.self)
-                let v = whole.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-                let length = whole.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
-                if magic == Self.artifactMagic, v == version, length == UInt64(st.st_size) - UInt64(headerSize) {
-                    let m = Mapping(base: p, length: Int(st.st_size))
-                    return (UnsafeRawBufferPointer(rebasing: whole[headerSize...]), m)
-                }
-                munmap(p, Int(st.st_size))
-            }
-        }
-        let bytes = try build()
-        var header = [UInt8]()
-        for v in [Self.artifactMagic, version, UInt64(bytes.count)] { withUnsafeBytes(of: v.littleEndian) { header += $0 } }
-        // Write aside and rename, so a reader never sees half a file.
-        let tmp = file + ".tmp.\(getpid())"
-        let out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        if out >= 0 {
-            let ok = writeAll(out, header) && writeAll(out, bytes)
-            close(out)
-            if !ok || rename(tmp, file) != 0 { unlink(tmp) }
-        }
-        let box = OwnedBytes(bytes)
-        return (UnsafeRawBufferPointer(box.buffer), box)
-    }
-
-    static let artifactMagic: UInt64 = 0x3143_5457_0000_0001
 
     // MARK: Delivery
 
@@ -227,18 +211,30 @@ public final class SQLiteStore: TicketStore {
         guard let address, !address.isEmpty else { return nil }
         if let id = try connection.scalar("SELECT user_id FROM user_addresses WHERE address = ?", [.text(address)])?.int { return id }
         guard create else { return nil }
-        let display = (name?.isEmpty == false ? name! : address)
-        try connection.prepare("INSERT INTO users (name, role, emails, created_at) VALUES (?, 'end_user', ?, ?)")
-            .run([.text(display), .text(address), .int(now)])
-        let id = connection.lastInsertRowID
-        try connection.prepare("INSERT INTO user_addresses (address, user_id) VALUES (?, ?)").run([.text(address), .int(id)])
-        return id
+        // Named by the address, which no other user holds; the From name is only shown.
+        let display = (name?.isEmpty == false) ? name : nil
+        let next = (try connection.scalar("SELECT coalesce(max(id), 0) + 1 FROM users")?.int) ?? 1
+        let insert = try connection.prepare("""
+            INSERT INTO users (name, role, emails, created_at, origin, display_name) VALUES (?, 'end_user', ?, ?, 'mail', ?)
+            ON CONFLICT DO NOTHING
+            """)
+        for candidate in [address, "\(address) #\(next)"] {
+            try insert.run([.text(candidate), .text(address), .int(now), display.map(SQLValue.text) ?? .null])
+            if connection.changes == 1 {
+                let id = connection.lastInsertRowID
+                try connection.prepare("INSERT INTO user_addresses (address, user_id) VALUES (?, ?)").run([.text(address), .int(id)])
+                return id
+            }
+        }
+        return nil
     }
 
     // MARK: Reading tickets
 
     private static let summarySQL = """
-        SELECT t.id, t.subject, r.name, tech.name, tt.name, t.priority, t.status, t.flagged, t.created_at, t.updated_at, t.body,
+        SELECT t.id, t.subject,
+               CASE WHEN r.origin = 'mail' AND r.display_name IS NOT NULL THEN r.display_name || ' <' || r.name || '>' ELSE r.name END,
+               tech.name, tt.name, t.priority, t.status, t.flagged, t.created_at, t.updated_at, t.body,
                (SELECT address FROM user_addresses a WHERE a.user_id = r.id ORDER BY rowid LIMIT 1)
         FROM tickets t
         LEFT JOIN users r ON r.id = t.requester_id
@@ -308,51 +304,23 @@ public final class SQLiteStore: TicketStore {
     }
 }
 
-/// A read-only file mapping, unmapped when released.
-final class Mapping {
-    let base: UnsafeMutableRawPointer
-    let length: Int
-    init(base: UnsafeMutableRawPointer, length: Int) { self.base = base; self.length = length }
-    deinit { munmap(base, length) }
-}
-
-/// Bytes copied into memory that is never moved.
-final class OwnedBytes {
-    let buffer: UnsafeMutableRawBufferPointer
-    init(_ bytes: [UInt8]) {
-        buffer = .allocate(byteCount: bytes.count, alignment: 8)
-        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
-    }
-    deinit { buffer.deallocate() }
-}
-
-func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
-    bytes.withUnsafeBytes { p in
-        var off = 0
-        while off < p.count {
-            let n = write(fd, p.baseAddress! + off, p.count - off)
-            if n < 0 { if errno == EINTR { continue }; return false }
-            off += n
-        }
-        return true
-    }
-}
-
-/// A display name that can never become a path: the last component of any path in it, no
-/// NUL or control characters, no leading dot, no "..", at most 255 bytes of UTF-8.
+/// A display name that can never become a path or an option: the last component of any path
+/// in it, no NUL, control or bidi characters (a right-to-left override turns "txt.exe" into
+/// what reads as "exe.txt"), no leading dot or dash ("-" is standard output to many tools),
+/// no "..", at most 255 bytes of UTF-8.
 public func sanitizeFilename(_ name: String) -> String {
     // "C:\TEMP\x.png" and "../../etc/passwd" name the files "x.png" and "passwd".
     let last = name.split(omittingEmptySubsequences: true) { $0 == "/" || $0 == "\\" }.last.map(String.init) ?? ""
     var scalars = String.UnicodeScalarView()
     for s in last.unicodeScalars {
         switch s.value {
-        case 0..<0x20, 0x7F, 0x80..<0xA0, 0x2028, 0x2029: continue
+        case 0..<0x20, 0x7F, 0x80..<0xA0, 0x2028, 0x2029, 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: continue
         default: scalars.append(s)
         }
     }
     var out = String(scalars).trimmingSpaces
     while out.contains("..") { out = out.replacingAll("..", with: ".") }
-    while out.hasPrefix(".") { out.removeFirst() }
+    while out.hasPrefix(".") || out.hasPrefix("-") { out.removeFirst() }
     out = out.trimmingSpaces
     if out.isEmpty { out = "attachment" }
     if out.utf8.count > 255 {

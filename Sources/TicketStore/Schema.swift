@@ -146,6 +146,18 @@ enum Schema {
         CREATE INDEX attachments_ticket ON attachments(ticket_id);
         CREATE INDEX attachments_sha256 ON attachments(sha256);
         """),
+        ("5 rule index in the database; users from mail", """
+        -- The compiled rule index, kept with the rules it was built from: no file beside the
+        -- database can disagree with it or crash a delivery. Rebuilt when rules_version moves.
+        CREATE TABLE rule_index (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, image BLOB NOT NULL);
+        -- A sender who becomes a user is named by the address and keeps the From name apart,
+        -- so that mail can never take, or block, a name an administrator gives.
+        ALTER TABLE users ADD COLUMN origin TEXT NOT NULL DEFAULT 'admin';
+        ALTER TABLE users ADD COLUMN display_name TEXT;
+        UPDATE users SET name = name || ' #' || id
+            WHERE id NOT IN (SELECT min(id) FROM users GROUP BY name COLLATE NOCASE);
+        CREATE UNIQUE INDEX users_name ON users(name COLLATE NOCASE);
+        """),
     ]
 
     /// Settings every database starts with: the Web Tracks e-mail settings and ours.
@@ -171,6 +183,8 @@ enum Schema {
         ("pop_host", ""),
         ("pop_user", ""),
         ("pop_password", ""),
+        ("smtp_password_file", ""),
+        ("pop_password_file", ""),
         ("root_url", ""),
         ("default_ticket_type", "General"),
         ("default_priority", "Medium"),

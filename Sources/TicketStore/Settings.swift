@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A bad value, naming the field it was given for. Nothing was changed.
 public struct InvalidInput: Error, CustomStringConvertible, Sendable, Equatable {
     public var field: String
@@ -15,6 +19,8 @@ public struct InvalidInput: Error, CustomStringConvertible, Sendable, Equatable 
 public enum SettingsSchema {
     public enum Kind: Sendable {
         case text, singleLine, address, host, port, flag, secret, url
+        /// The path of a file holding a secret (see `SecretFile`).
+        case secretFile
         case choice([String])
         /// Semicolon-separated names from a fixed set, at most `max` of them.
         case fieldList(allowed: [String], max: Int)
@@ -55,6 +61,8 @@ public enum SettingsSchema {
         Entry(key: "pop_host", kind: .host, help: "POP3 server for fetch mode"),
         Entry(key: "pop_user", kind: .singleLine, help: "POP3 user"),
         Entry(key: "pop_password", kind: .secret, help: "POP3 password"),
+        Entry(key: "smtp_password_file", kind: .secretFile, help: "file holding the SMTP password (instead of smtp_password)"),
+        Entry(key: "pop_password_file", kind: .secretFile, help: "file holding the POP3 password (instead of pop_password)"),
         Entry(key: "root_url", kind: .url, help: "root URL of the helpdesk, for links back to tickets"),
         Entry(key: "default_ticket_type", kind: .ticketType, help: "ticket type when no rule matches"),
         Entry(key: "default_priority", kind: .priority, help: "priority when no rule matches"),
@@ -83,6 +91,11 @@ public enum SettingsSchema {
             if v.isEmpty { return v }
             guard v.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 46 || $0 == 58 || $0 == 91 || $0 == 93 })
             else { throw InvalidInput(key, "\"\(v)\" is not a host name or address") }
+            return v
+        case .secretFile:
+            if v.isEmpty { return v }
+            guard v.hasPrefix("/") else { throw InvalidInput(key, "\"\(v)\" is not an absolute path") }
+            do { _ = try SecretFile.read(v) } catch let e as SecretFile.Refused { throw InvalidInput(key, e.message) }
             return v
         case .port:
             guard let n = Int(v), n >= 1, n <= 65535 else { throw InvalidInput(key, "\"\(v)\" is not a port number (1-65535)") }
@@ -141,4 +154,48 @@ public func isPlausibleAddress(_ s: String) -> Bool {
     let parts = s.split(separator: "@", omittingEmptySubsequences: false)
     guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return false }
     return !s.contains { $0.isWhitespace || $0 == "<" || $0 == ">" || $0 == "," || $0 == ";" }
+}
+
+/// A secret kept in a file rather than in the database, so that a copy of the database (a
+/// backup, an export) carries no password.
+public enum SecretFile {
+    public struct Refused: Error, CustomStringConvertible, Sendable {
+        public var message: String
+        public var description: String { message }
+    }
+
+    public static let maxSize = 4096
+
+    /// The first line of `path`, which must be a regular file that other users can neither
+    /// read nor write (the group may read it), of at most 4 KiB.
+    public static func read(_ path: String) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 { throw Refused(message: "cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw Refused(message: "\(path) is not a regular file") }
+        if st.st_mode & 0o007 != 0 || st.st_mode & 0o020 != 0 {
+            throw Refused(message: "\(path) is readable or writable by other users (mode \(String(st.st_mode & 0o777, radix: 8))): chmod 600 or 640 it")
+        }
+        guard st.st_size <= maxSize else { throw Refused(message: "\(path) is larger than \(maxSize) bytes") }
+        var bytes = [UInt8](repeating: 0, count: maxSize + 1)
+        var n = 0
+        while n < bytes.count {
+            let r = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + n, $0.count - n) }
+            if r < 0 { if errno == EINTR { continue }; throw Refused(message: "cannot read \(path): \(String(cString: strerror(errno)))") }
+            if r == 0 { break }
+            n += r
+        }
+        let text = bytes[0..<n].prefix { $0 != 10 && $0 != 13 }
+        guard let s = String(validating: text, as: UTF8.self) else { throw Refused(message: "\(path) is not UTF-8 text") }
+        return s
+    }
+}
+
+extension Configuration {
+    /// A password setting: from the file its `_file` setting names, else as stored.
+    public func secret(_ key: String) throws -> String {
+        if let file = settings[key + "_file"], !file.isEmpty { return try SecretFile.read(file) }
+        return settings[key] ?? ""
+    }
 }

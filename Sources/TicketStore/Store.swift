@@ -28,12 +28,12 @@ public struct Configuration {
     public var ticketTypes: [TicketType]
     /// Changes with every change to rules or ticket types.
     public var rulesVersion: UInt64
-    /// The compiled rule index (see `SQLiteStore.rulesCompiler`), mapped from its cache file.
-    public var rulesImage: UnsafeRawBufferPointer?
-    /// Keeps `rulesImage` valid.
-    public var rulesImageOwner: AnyObject?
+    /// The compiled rule index as stored, if one was stored for `rulesVersion`. Untrusted:
+    /// the reader checks it before use.
+    public var storedRulesIndex: StoredBytes?
     let loadRule: (Int64) throws -> RuleRow?
     let loadRules: () throws -> [RuleRow]
+    let storeRulesIndex: (([UInt8]) throws -> Void)?
 
     public init(settings: [String: String], ticketTypes: [TicketType], rulesVersion: UInt64 = 0, rules: [RuleRow]) {
         self.settings = settings
@@ -41,18 +41,24 @@ public struct Configuration {
         self.rulesVersion = rulesVersion
         loadRule = { id in rules.first { $0.id == id } }
         loadRules = { rules }
+        storeRulesIndex = nil
     }
 
-    init(settings: [String: String], ticketTypes: [TicketType], rulesVersion: UInt64, rulesImage: UnsafeRawBufferPointer?,
-         owner: AnyObject?, loadRule: @escaping (Int64) throws -> RuleRow?, loadRules: @escaping () throws -> [RuleRow]) {
+    init(settings: [String: String], ticketTypes: [TicketType], rulesVersion: UInt64, storedRulesIndex: StoredBytes?,
+         loadRule: @escaping (Int64) throws -> RuleRow?, loadRules: @escaping () throws -> [RuleRow],
+         storeRulesIndex: (([UInt8]) throws -> Void)?) {
         self.settings = settings
         self.ticketTypes = ticketTypes
         self.rulesVersion = rulesVersion
-        self.rulesImage = rulesImage
-        rulesImageOwner = owner
+        self.storedRulesIndex = storedRulesIndex
         self.loadRule = loadRule
         self.loadRules = loadRules
+        self.storeRulesIndex = storeRulesIndex
     }
+
+    /// Stores a compiled rule index for `rulesVersion`, in the transaction that read this
+    /// configuration; does nothing on a read-only store.
+    public func saveRulesIndex(_ image: [UInt8]) throws { try storeRulesIndex?(image) }
 
     /// One rule by its id (the compiled index names rules by id).
     public func rule(id: Int64) throws -> RuleRow? { try loadRule(id) }
@@ -63,6 +69,18 @@ public struct Configuration {
     public func flag(_ key: String) -> Bool {
         switch settings[key]?.lowercased() { case "true", "yes", "1", "on": return true; default: return false }
     }
+}
+
+/// Bytes read from the database into memory that never moves, freed with the last reference.
+public final class StoredBytes {
+    private let storage: UnsafeMutableRawBufferPointer
+    public let bytes: UnsafeRawBufferPointer
+    init(copying p: UnsafeRawPointer?, count: Int) {
+        storage = .allocate(byteCount: max(count, 1), alignment: 8)
+        if let p, count > 0 { storage.copyMemory(from: UnsafeRawBufferPointer(start: p, count: count)) }
+        bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(storage)[0..<count])
+    }
+    deinit { storage.deallocate() }
 }
 
 /// A ticket to create, decided before any write.

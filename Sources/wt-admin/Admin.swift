@@ -69,6 +69,7 @@ struct Init: ParsableCommand {
         try Admin.guarded {
             let existed = access(database.path, F_OK) == 0
             let store = try SQLiteStore(path: database.path)
+            let narrowed = store.restrictFileModes()
             if json {
                 var w = JSONWriter()
                 w.beginObject()
@@ -80,6 +81,7 @@ struct Init: ParsableCommand {
                 return
             }
             print(existed ? "\(store.path): schema \(SQLiteStore.schemaVersion), up to date" : "\(store.path): created (schema \(SQLiteStore.schemaVersion))")
+            for f in narrowed { print("\(f): no longer readable by other users") }
         }
     }
 }
@@ -252,9 +254,11 @@ struct AttachmentCommand: ParsableCommand {
                 guard SHA256.hex(hasher.finalize()) == a.sha256 else {
                     throw AdminError("attachment \(id) does not match its SHA-256 \(a.sha256): the database is damaged")
                 }
-                let target = output ?? a.filename
-                if target == "-" { writeOut(bytes); return }
-                try writeFile(target, bytes, mode: 0o644, replace: force)
+                if output == "-" { writeOut(bytes); return }
+                // Named again through the sanitizer: rows stored by older versions may hold
+                // names ("-", "‮txt.exe") it now refuses.
+                let target = output ?? sanitizeFilename(a.filename)
+                try writeFile(target, bytes, mode: 0o600, replace: force)
                 if json {
                     var w = JSONWriter()
                     w.beginObject()

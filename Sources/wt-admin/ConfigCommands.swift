@@ -474,9 +474,14 @@ struct SettingsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change one setting; the value is checked first.")
         @OptionGroup var database: DatabaseOption
         @Argument(help: "Setting name.") var key: String
-        @Argument(help: "New value.") var value: String
+        @Argument(help: "New value; for a password, - reads it from standard input (so that it is not in the process list).")
+        var value: String
         func run() throws {
             try Admin.guarded {
+                var value = self.value
+                if case .secret = SettingsSchema.entry(key)?.kind, value == "-" {
+                    value = String(try readTextFile("-").prefix { $0 != "\n" && $0 != "\r" })
+                }
                 let v = try database.open().setSetting(key, value)
                 if case .secret = SettingsSchema.entry(key)?.kind { print("\(key) set") } else { print("\(key) = \(v)") }
             }
@@ -499,9 +504,11 @@ struct ConfigCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write rules, ticket types, users and settings as one file.")
         @OptionGroup var database: DatabaseOption
         @Option(name: [.short, .long], help: "File to write (default: standard output).") var output: String?
+        @Flag(help: "Include the passwords stored in the database (left out by default; applying a file without them keeps them).")
+        var withSecrets = false
         func run() throws {
             try Admin.guarded {
-                let text = ConfigFile.render(try database.open().exportConfiguration())
+                let text = ConfigFile.render(try database.open().exportConfiguration(withSecrets: withSecrets))
                 if let output {
                     try writeFile(output, Array(text.utf8), mode: 0o600, replace: true)
                 } else {

@@ -35,9 +35,10 @@ struct SyslogHandler: LogHandler {
              file: String, function: String, line: UInt) {
         var all = metadata
         if let extra { all.merge(extra) { $1 } }
-        var text = message.description
+        // The message is ours, but may quote an error that quotes input: escaped as values are.
+        var text = message.description.split(separator: " ", omittingEmptySubsequences: false).map { logSafe(String($0)) }.joined(separator: " ")
         if !all.isEmpty {
-            text += " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            text += " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\(logSafe("\($0.value)"))" }.joined(separator: " ")
         }
         let priority: Int32
         switch level {

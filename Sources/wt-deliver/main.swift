@@ -165,7 +165,6 @@ struct Deliver {
             // Wait for the lock up to shortly before our own deadline.
             let budget = Int64(deadline) * 1000 - (monotonicMilliseconds() - started) - 2000
             let store = try SQLiteStore(path: databasePath, options: .init(busyTimeoutMilliseconds: Int32(clamping: max(budget, 100))))
-            Deliverer.installRulesCompiler(on: store)
             let deliverer = Deliverer(store: store, logger: logger)
             let envelope = Envelope(sender: envelopeSender, recipient: envelopeRecipient, receivedAt: Int64(time(nil)))
             let report = try deliverer.deliver(raw, envelope: envelope)
@@ -178,6 +177,12 @@ struct Deliver {
                 "message-id": "\(report.messageID.map { "<\($0)>" } ?? "-")",
             ])
             return Exit.ok
+        } catch let e as StoreError where !e.isTransient {
+            // Still 75: the MTA keeps the message while a person looks (a schema newer than
+            // this wt, a constraint a bug broke); a bounce would lose it.
+            logger.critical("not delivered, will be retried; the database needs an administrator: \(e)", metadata: ["size": "\(raw.count)"])
+            writeErr("wt-deliver: not delivered, will be retried; the database needs an administrator: \(e)\n")
+            return Exit.tempFail
         } catch let e as StoreError {
             logger.error("not delivered, will be retried: \(e)", metadata: ["size": "\(raw.count)"])
             writeErr("wt-deliver: not delivered, will be retried: \(e)\n")

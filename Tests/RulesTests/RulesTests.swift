@@ -96,14 +96,115 @@ func msg(sender: String = "Bob <bob@example.org>", subject: String = "", body: S
 
     @Test func theCompiledImageReadsBackAndRejectsDamage() {
         let image = CompiledRules.compile(texts: ["alpha", "beta"], ids: [10, 20], version: 7)
-        let c = CompiledRules.inMemory(image)
+        let c = image.withUnsafeBytes { CompiledRules(validating: $0, owner: nil) }
         #expect(c?.version == 7)
         #expect(c?.ruleCount == 2)
         #expect(c?.ruleID(at: 1) == 20)
-        #expect(c?.firstRule(inLowercased: "xx beta alpha") == 0)
-        #expect(CompiledRules.inMemory(Array(image.prefix(image.count - 1))) == nil)
-        #expect(CompiledRules.inMemory([1, 2, 3]) == nil)
-        #expect(CompiledRules.inMemory(Array(repeating: 0, count: 64)) == nil)
+        #expect(c?.firstRule(in: "xx beta alpha")?.position == 0)
+        #expect(c?.firstRule(in: "xx beta alpha")?.end == 13)
+        #expect(Array(image.prefix(image.count - 1)).withUnsafeBytes { CompiledRules(validating: $0, owner: nil) } == nil)
+        #expect([UInt8]([1, 2, 3]).withUnsafeBytes { CompiledRules(validating: $0, owner: nil) } == nil)
+        #expect([UInt8](repeating: 0, count: 64).withUnsafeBytes { CompiledRules(validating: $0, owner: nil) } == nil)
+    }
+}
+
+/// An image read back from the database is untrusted: damage must never crash, hang or run
+/// past linear time.
+@Suite struct RuleImageValidationTests {
+    static let texts = ["internet", "internet down", "printer", "he", "she", "his", "hers", "über", "δίκτυο"]
+    static let image = CompiledRules.compile(texts: texts, ids: texts.indices.map { Int64($0 + 1) }, version: 3)
+
+    /// Offsets of the parts of the image, as `compile` lays it out.
+    static func layout(_ image: [UInt8]) -> (nodes: Int, nodeCount: Int, targets: Int) {
+        func u32(_ o: Int) -> Int { Int(image[o]) | Int(image[o + 1]) << 8 | Int(image[o + 2]) << 16 | Int(image[o + 3]) << 24 }
+        let rules = u32(12), nodeCount = u32(16), edges = u32(20)
+        let nodes = 24 + rules * 12 + 256 * 4
+        let targets = nodes + nodeCount * 20 + (edges + 3) / 4 * 4
+        return (nodes, nodeCount, targets)
+    }
+
+    static func put(_ image: inout [UInt8], _ offset: Int, _ v: UInt32) {
+        for k in 0..<4 { image[offset + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) }
+    }
+
+    static func accepts(_ image: [UInt8]) -> Bool { image.withUnsafeBytes { CompiledRules(validating: $0, owner: nil) } != nil }
+
+    @Test func theCompiledImageIsAccepted() {
+        #expect(Self.accepts(Self.image))
+    }
+
+    @Test func aFailLinkToItselfIsRefused() {
+        // Node 1's fail link pointing at node 1 would loop forever on the first mismatch.
+        var image = Self.image
+        Self.put(&image, Self.layout(image).nodes + 1 * 20 + 8, 1)
+        #expect(!Self.accepts(image))
+    }
+
+    @Test func aFailLinkToADeeperNodeIsRefused() {
+        // Node 1 (depth 1) failing to its own child (depth 2) makes matching quadratic or endless.
+        var image = Self.image
+        let l = Self.layout(image)
+        let child = UInt32(image[l.targets]) | UInt32(image[l.targets + 1]) << 8
+        Self.put(&image, l.nodes + 1 * 20 + 8, child)
+        #expect(!Self.accepts(image))
+    }
+
+    @Test func indexesOutsideTheImageAreRefused() {
+        let l = Self.layout(Self.image)
+        for (offset, value) in [(l.nodes + 2 * 20 + 8, UInt32(l.nodeCount)),       // fail link past the last node
+                                (l.nodes + 2 * 20 + 12, UInt32(Self.texts.count)),  // output past the last rule
+                                (l.nodes + 2 * 20, UInt32.max - 1),                 // edge start wraps around
+                                (l.targets, UInt32(l.nodeCount) + 5),               // edge target past the last node
+                                (24 + Self.texts.count * 12 + Int(UInt8(ascii: "i")) * 4, UInt32(l.nodeCount))] {  // root edge
+            var image = Self.image
+            Self.put(&image, offset, value)
+            #expect(!Self.accepts(image), "offset \(offset) = \(value)")
+        }
+    }
+
+    @Test func randomDamageIsRefusedOrHarmless() {
+        var g = SystemRandomNumberGenerator()
+        let text = "the INTERNET is down, ushers his über δίκτυο " + String(repeating: "internet dow", count: 200)
+        for _ in 0..<3_000 {
+            var image = Self.image
+            for _ in 0..<Int.random(in: 1...4, using: &g) {
+                image[Int.random(in: 0..<image.count, using: &g)] = UInt8.random(in: 0...255, using: &g)
+            }
+            // Accepted or not, matching must end: every index was checked.
+            if let c = image.withUnsafeBytes({ CompiledRules(validating: $0, owner: nil) }) {
+                _ = c.firstRule(in: text)
+                _ = c.firstMatch(msg(subject: text, body: text))
+            }
+        }
+    }
+}
+
+/// Where a rule matched is read from the matching pass itself.
+@Suite struct MatchLocationTests {
+    @Test(arguments: [
+        // (rule text, field text, matched text as written)
+        ("cafe", "Le CAFE\u{301} est fermé", "CAFE"),         // a combining accent after the text
+        ("i\u{307}stanbul", "Vol İSTANBUL annulé", "İSTANBUL"), // İ lowercases to two scalars
+        ("down", "Ünïcödé first, then DOWN", "DOWN"),
+        ("straße", "STRASSE und Straße", "Straße"),
+        ("δίκτυο", "ΔΊΚΤΥΟ κάτω", "ΔΊΚΤΥΟ"),
+        ("😀 ok", "fine 😀 OK", "😀 OK"),
+    ])
+    func theMatchedTextIsTheOriginal(text: String, field: String, expected: String) {
+        let m = RuleSet([rule("r", text, order: 1)]).firstMatch(msg(body: field))
+        #expect(m?.matchedText == expected)
+    }
+
+    @Test func aMatchAtTheEndOfALongBodyIsFound() {
+        let needle = String(repeating: "x", count: 59) + "!"
+        let body = String(repeating: "xxxxxxxxxx xxxxxxxxx\n", count: 200_000) + "last line: " + needle.uppercased()
+        let m = RuleSet([rule("long", needle, order: 1)]).firstMatch(msg(body: body))
+        #expect(m?.matchedText == needle.uppercased())
+    }
+
+    @Test func theFirstOccurrenceIsReported() {
+        let m = RuleSet([rule("r", "abc", order: 1)]).firstMatch(msg(body: "ABC abc aBc"))
+        #expect(m?.matchedText == "ABC")
     }
 }
 

@@ -52,7 +52,8 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         let detail = try #require(try store.ticket(number: 1))
         #expect(detail.summary.subject == "Printer on fire")
         #expect(detail.summary.priority == "High")
-        #expect(detail.summary.requester == "Ann")
+        // Named by the address; the From name is shown beside it.
+        #expect(detail.summary.requester == "Ann <ann@example.org>")
         #expect(detail.requesterAddress == "ann@example.org")
         #expect(detail.events.map(\.kind) == ["created"])
         #expect(detail.attachments.map(\.filename) == ["passwd"])
@@ -72,17 +73,24 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         #expect(try store.count(.rawMessages) == 1)
     }
 
-    @Test func aFailingPlanRollsEverythingBack() throws {
-        struct Boom: Error {}
+    @Test func aFailureAfterRowsWereWrittenRollsEverythingBack() throws {
         let t = try TempDB()
         let store = try SQLiteStore(path: t.path)
-        #expect(throws: Boom.self) {
-            try Array("raw".utf8).withUnsafeBytes { b in
-                _ = try store.deliver(key: "k", raw: b, rawSHA256: "d", envelope: Envelope(sender: nil, recipient: nil, receivedAt: 0)) { _ in throw Boom() }
-            }
+        var ticketsSeenInside: Int64 = -1
+        // An attachment that hands over fewer bytes than it announced fails in writeBlob, after
+        // the raw message, the requester, the ticket and its event were written.
+        let short = TicketPlan.Attachment(filename: "a.bin", contentType: "application/octet-stream", size: 10, sha256: "x",
+                                          inline: false, contentID: nil, data: { sink in
+            ticketsSeenInside = (try? store.connection.scalar("SELECT count(*) FROM tickets")?.int) ?? -1
+            [UInt8](repeating: 1, count: 3).withUnsafeBufferPointer { sink($0) }
+        })
+        let e = try #require(throws: StoreError.self) { try deliver(store, key: "k", plan(address: "new@example.org", attachments: [short])) }
+        #expect(e.description.contains("wrote 3 of 10 bytes"))
+        #expect(ticketsSeenInside == 1)
+        for what in [CountedThing.tickets, .rawMessages, .deliveries, .outbox, .users, .attachments] {
+            #expect(try store.count(what) == 0, "\(what.rawValue)")
         }
-        #expect(try store.count(.rawMessages) == 0)
-        #expect(try store.count(.deliveries) == 0)
+        #expect(try store.connection.scalar("SELECT count(*) FROM ticket_events")?.int == 0)
         // The connection is usable after the rollback.
         _ = try deliver(store, key: "k2")
         #expect(try store.count(.tickets) == 1)
@@ -165,6 +173,10 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         ("", "attachment"),
         ("   ", "attachment"),
         (".hidden", "hidden"),
+        ("-", "attachment"),
+        ("--rf", "rf"),
+        ("\u{202E}txt.exe", "txt.exe"),
+        ("invoice\u{2066}\u{202E}fdp.exe\u{2069}", "invoicefdp.exe"),
     ])
     func filenamesNeverBecomePaths(name: String, expected: String) {
         #expect(sanitizeFilename(name) == expected)
@@ -175,5 +187,132 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         let s = sanitizeFilename(name)
         #expect(s.utf8.count <= 255)
         #expect(s.hasSuffix(".pdf"))
+    }
+
+    @Test func theRuleIndexIsStoredForOneRulesVersion() throws {
+        let t = try TempDB()
+        let store = try SQLiteStore(path: t.path)
+        #expect(try store.configuration().storedRulesIndex == nil)
+        try store.configuration().saveRulesIndex([1, 2, 3])
+        let stored = try #require(try store.configuration().storedRulesIndex)
+        #expect(Array(stored.bytes) == [1, 2, 3])
+        // Any change to rules or types moves the version: the stored index no longer applies.
+        try store.addTicketType(TicketTypeRecord(name: "Network", technician: nil, notifyEmails: []))
+        #expect(try store.configuration().storedRulesIndex == nil)
+        // A read-only store never writes it.
+        let ro = try SQLiteStore(path: t.path, options: .init(readOnly: true))
+        try ro.configuration().saveRulesIndex([9])
+        #expect(try store.configuration().storedRulesIndex == nil)
+    }
+
+    @Test func aNewDatabaseIsNotReadableByOtherUsers() throws {
+        let t = try TempDB()
+        let store = try SQLiteStore(path: t.path)
+        _ = try deliver(store, key: "k1")
+        // While the store is open, its -wal and -shm files exist.
+        for suffix in ["", "-wal", "-shm"] {
+            var st = stat()
+            #expect(stat(t.path + suffix, &st) == 0)
+            #expect(st.st_mode & 0o777 == 0o640, "\(suffix)")
+        }
+    }
+
+    @Test func restrictingModesTakesOtherUsersAccessAndTheOldRulesFile() throws {
+        let t = try TempDB()
+        let store = try SQLiteStore(path: t.path)
+        chmod(t.path, 0o644)
+        FileManager.default.createFile(atPath: t.path + "-rules", contents: Data([1, 2, 3]))
+        #expect(store.restrictFileModes() == [t.path])
+        var st = stat()
+        #expect(stat(t.path, &st) == 0 && st.st_mode & 0o777 == 0o640)
+        #expect(!FileManager.default.fileExists(atPath: t.path + "-rules"))
+        #expect(store.restrictFileModes() == [])
+    }
+
+    // MARK: Users from mail
+
+    @Test func aSenderNeverTakesOrBlocksAName() throws {
+        let t = try TempDB()
+        let store = try SQLiteStore(path: t.path)
+        _ = try deliver(store, key: "k1", plan(address: "evil@attacker.example", name: "Jane Doe"))
+        #expect(try store.ticket(number: 1)?.summary.requester == "Jane Doe <evil@attacker.example>")
+        // The administrator's Jane Doe is added as if the sender had never written.
+        try store.addUser(UserRecord(name: "Jane Doe", role: .technician, emails: ["jdoe@corp.example"]))
+        #expect(try store.users().map(\.name) == ["evil@attacker.example", "Jane Doe"])
+        // And the configuration round-trips: senders are not configuration.
+        let exported = try store.exportConfiguration()
+        #expect(exported.users.map(\.name) == ["Jane Doe"])
+        _ = try store.applyConfiguration(exported)
+    }
+
+    @Test func anAdministratorsUserTakesAnAddressFromASenderAndItsTickets() throws {
+        let t = try TempDB()
+        let store = try SQLiteStore(path: t.path)
+        _ = try deliver(store, key: "k1", plan(address: "ann@example.org", name: "Ann"))
+        try store.addUser(UserRecord(name: "Ann Example", role: .endUser, emails: ["ann@example.org", "ann@home.example"]))
+        #expect(try store.users().map(\.name) == ["Ann Example"])
+        #expect(try store.ticket(number: 1)?.summary.requester == "Ann Example")
+        #expect(try store.ticket(number: 1)?.events.first?.author == "Ann Example")
+        // An administrator's user still blocks another administrator's.
+        #expect(throws: InvalidInput.self) { try store.addUser(UserRecord(name: "Other", role: .endUser, emails: ["ann@home.example"])) }
+        #expect(throws: InvalidInput.self) { try store.addUser(UserRecord(name: "ann example", role: .endUser, emails: [])) }
+    }
+
+    @Test func aSenderWhoseAddressIsAUsersNameStillBecomesAUser() throws {
+        let t = try TempDB()
+        let store = try SQLiteStore(path: t.path)
+        try store.addUser(UserRecord(name: "bob@example.org", role: .endUser, emails: []))
+        _ = try deliver(store, key: "k1", plan(address: "bob@example.org", name: nil))
+        #expect(try store.count(.users) == 2)
+        #expect(try store.ticket(number: 1)?.requesterAddress == "bob@example.org")
+    }
+
+    @Test func migratingAnOlderDatabaseMakesUserNamesUnique() throws {
+        let t = try TempDB()
+        do {
+            let c = try Connection(path: t.path, options: .init())
+            for m in Schema.migrations.prefix(4) { try c.execute(m.sql) }
+            try c.execute("""
+                PRAGMA user_version = 4;
+                INSERT INTO users (name, role, emails, created_at) VALUES ('Jane Doe', 'technician', 'jdoe@corp.example', 1),
+                    ('Jane Doe', 'end_user', 'evil@attacker.example', 2), ('jane doe', 'end_user', '', 3);
+                """)
+        }
+        let store = try SQLiteStore(path: t.path)
+        #expect(try store.users().map(\.name) == ["Jane Doe", "Jane Doe #2", "jane doe #3"])
+        #expect(try store.connection.scalar("PRAGMA user_version")?.int == Int64(SQLiteStore.schemaVersion))
+    }
+
+    // MARK: Secrets
+
+    @Test func passwordsLeaveTheExportOnlyWhenAskedAndApplyKeepsThem() throws {
+        let t = try TempDB()
+        let store = try SQLiteStore(path: t.path)
+        _ = try store.setSetting("smtp_password", "hunter2")
+        #expect(!(try store.exportConfiguration().settings.contains { $0.0 == "smtp_password" }))
+        #expect(try store.exportConfiguration(withSecrets: true).settings.contains { $0 == ("smtp_password", "hunter2") })
+        _ = try store.applyConfiguration(try store.exportConfiguration())
+        #expect(try store.configuration().setting("smtp_password") == "hunter2")
+    }
+
+    @Test func aPasswordFileIsReadOnlyWhenOtherUsersCannotReadIt() throws {
+        let t = try TempDB()
+        let store = try SQLiteStore(path: t.path)
+        let file = t.dir.appendingPathComponent("smtp.pass").path
+        FileManager.default.createFile(atPath: file, contents: Data("s3cret\nignored\n".utf8))
+        chmod(file, 0o644)
+        let refused = try #require(throws: InvalidInput.self) { try store.setSetting("smtp_password_file", file) }
+        #expect(refused.message.contains("readable or writable by other users"))
+        chmod(file, 0o600)
+        _ = try store.setSetting("smtp_password", "in the database")
+        _ = try store.setSetting("smtp_password_file", file)
+        #expect(try store.configuration().secret("smtp_password") == "s3cret")
+        // A link is refused (the file it points at may be anyone's).
+        let link = file + ".link"
+        symlink(file, link)
+        #expect(throws: SecretFile.Refused.self) { try SecretFile.read(link) }
+        #expect(throws: InvalidInput.self) { try store.setSetting("pop_password_file", "relative/path") }
+        FileManager.default.createFile(atPath: file, contents: Data(repeating: 65, count: 5000))
+        #expect(throws: SecretFile.Refused.self) { try SecretFile.read(file) }
     }
 }
