@@ -57,6 +57,10 @@ let package = Package(
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], exclude: ["Fixtures"], swiftSettings: settings),
         .testTarget(name: "RulesTests", dependencies: ["Rules"], swiftSettings: settings),
         .testTarget(name: "TicketStoreTests", dependencies: ["TicketStore"], swiftSettings: settings),
+        // Message -> rules -> store, on a real SQLite file, as wt-deliver calls it.
+        .testTarget(name: "DeliveryTests", dependencies: [
+            "Delivery", "TicketStore", "MailMessage", "Rules", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: settings),
         // Runs the built executables, as the MTA and an administrator would.
         .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-admin"], exclude: ["Fixtures"], swiftSettings: settings),
     ]

@@ -103,6 +103,24 @@ def test_locked_past_the_deadline_is_75_then_delivered_once(db):
     assert integrity(db) == 'ok'
 
 
+def test_our_own_deadline_fires_and_is_75(db):
+    """The alarm itself: stdin never ends, so neither the lock timeout nor anything else can
+    answer first."""
+    p = subprocess.Popen([DELIVER, '--db', str(db), '--deadline', '1', '--', 'helpdesk@wt.test'],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(message()[:200])
+    p.stdin.flush()
+    start = time.monotonic()
+    try:
+        rc = p.wait(timeout=15)
+    finally:
+        p.stdin.close()
+    assert rc == 75
+    assert 0.5 < time.monotonic() - start < 10
+    assert b'stopped (deadline or signal)' in p.stderr.read()
+    assert not os.path.exists(db) or query(db, 'SELECT count(*) FROM tickets')[0][0] == 0
+
+
 def test_sigterm_while_waiting_is_75(db):
     assert deliver(db, message()).rc == 0
     data = message()

@@ -245,16 +245,25 @@ extension CompiledRules {
 /// to the scalar it came from.
 public enum RuleText {
     public static func lowercased(_ s: String) -> [UInt8] {
-        var out: [UInt8] = []
         var s = s
-        s.withUTF8 { u in
-            out.reserveCapacity(u.count)
-            var i = 0
-            // ASCII runs byte by byte; other scalars through their lowercase mapping.
+        return s.withUTF8 { u in
+            // The ASCII prefix (usually all of it) in one tight loop.
+            var out = [UInt8](unsafeUninitializedCapacity: u.count) { buf, n in
+                var i = 0
+                while i < u.count {
+                    let c = u[i]
+                    if c >= 0x80 { break }
+                    buf[i] = c &- 65 < 26 ? c | 0x20 : c
+                    i += 1
+                }
+                n = i
+            }
+            var i = out.count
+            // Then ASCII byte by byte, other scalars through their lowercase mapping.
             while i < u.count {
                 let c = u[i]
                 if c < 0x80 {
-                    out.append(c >= 65 && c <= 90 ? c | 0x20 : c)
+                    out.append(c &- 65 < 26 ? c | 0x20 : c)
                     i += 1
                     continue
                 }
@@ -262,8 +271,8 @@ public enum RuleText {
                 out += scalar.properties.lowercaseMapping.utf8
                 i += n
             }
+            return out
         }
-        return out
     }
 
     /// The part of `text` whose lowercased bytes are `range`, widened to whole scalars.
