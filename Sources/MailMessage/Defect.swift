@@ -48,6 +48,50 @@ public struct Defect: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// Defects as they are found, in a list that stays small on hostile input (which can give one
+/// defect per line or per part): every defect is counted, the first few of each code are kept,
+/// and the rest of a code are summed up in one defect at the end.
+public struct DefectLog: Sendable {
+    public static let defaultKeptPerCode = 8
+
+    public let keptPerCode: Int
+    private var kept: [Defect] = []
+    /// Per code seen: how many, and where the first one left out was.
+    private var tallies: [(code: Defect.Code, count: Int, firstDropped: Int)] = []
+
+    public init(keptPerCode: Int = DefectLog.defaultKeptPerCode) {
+        self.keptPerCode = max(0, keptPerCode)
+    }
+
+    public mutating func append(_ d: Defect) {
+        // A linear search: there are few codes.
+        var k = 0
+        while k < tallies.count, tallies[k].code != d.code { k += 1 }
+        if k == tallies.count { tallies.append((d.code, 0, 0)) }
+        tallies[k].count += 1
+        if tallies[k].count <= keptPerCode {
+            kept.append(d)
+        } else if tallies[k].count == keptPerCode + 1 {
+            tallies[k].firstDropped = d.offset
+        }
+    }
+
+    public mutating func append(contentsOf defects: some Sequence<Defect>) {
+        for d in defects { append(d) }
+    }
+
+    /// Every defect appended, kept or not.
+    public var count: Int { tallies.reduce(0) { $0 + $1.count } }
+
+    /// The kept defects in the order found, then for each code that had more, one defect of
+    /// that code at the first one left out, saying how many more there were.
+    public var defects: [Defect] {
+        kept + tallies.filter { $0.count > keptPerCode }.map {
+            Defect($0.code, at: $0.firstDropped, "and \($0.count - keptPerCode) more")
+        }
+    }
+}
+
 /// Caps that keep parsing bounded on hostile input. Anything past a cap becomes an opaque
 /// leaf plus a defect.
 public struct ParserOptions: Sendable {

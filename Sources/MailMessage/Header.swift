@@ -90,7 +90,7 @@ struct HeaderBlock {
 /// (a missing separator line, as Python's parser reads it). Past `maxHeaderBytes` the header is
 /// too large: a line running over the cap ends there and the rest of the header is skipped.
 func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, options: ParserOptions,
-                     defects: inout [Defect], allowMboxFrom: Bool) -> HeaderBlock {
+                     defects: inout DefectLog, allowMboxFrom: Bool) -> HeaderBlock {
     var block = HeaderBlock(bodyStart: end)
     var i = start
     var first = true
