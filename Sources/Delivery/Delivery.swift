@@ -38,7 +38,7 @@ public struct Deliverer {
         var matched: String? = nil
         var defects: [String] = []
         let outcome = try store.deliver(key: key, raw: UnsafeRawBufferPointer(raw.bytes), rawSHA256: rawDigest, envelope: envelope) { config in
-            let decided = try Self.plan(message, envelope: envelope, config: config)
+            let decided = try Self.plan(message, raw: raw, envelope: envelope, config: config)
             matched = decided.rule
             defects = decided.defects
             return decided.ticket
@@ -119,8 +119,9 @@ public struct Deliverer {
         PlainSubject(sender: [who.name, who.address].compactMap { $0 }.joined(separator: " "), subject: subject, body: content.bodyText)
     }
 
-    /// Decides the ticket: pure, from the message and the configuration.
-    public static func plan(_ message: Message, envelope: Envelope, config: Configuration) throws -> (ticket: TicketPlan, rule: String?, defects: [String]) {
+    /// Decides the ticket: pure, from the message and the configuration. `raw` is the message
+    /// as stored.
+    public static func plan(_ message: Message, raw: ByteBuffer, envelope: Envelope, config: Configuration) throws -> (ticket: TicketPlan, rule: String?, defects: [String]) {
         let content = message.content()
         let who = requester(message, envelope: envelope)
         let subject = message.subject ?? ""
@@ -131,8 +132,9 @@ public struct Deliverer {
         if let m = decision.match { detail += "rule: \(m.rule.name) (\(m.field.rawValue): \"\(m.matchedText)\")\n" }
         if !allDefects.isEmpty { detail += "defects:\n" + allDefects.map { "  \($0)" }.joined(separator: "\n") }
         let attachments = zip(message.structure.attachments, content.attachments).map { part, info in
-            // Bytes that are a range of the raw message are stored as that range.
-            let inRaw = part.source === message.source ? (range: part.bodyRange, encoding: part.transferEncoding.name) : nil
+            // Bytes that are a range of the raw message are stored as that range (not those of a
+            // message read from a rewritten copy: bare CR line ends).
+            let inRaw = part.source === raw ? (range: part.bodyRange, encoding: part.transferEncoding.name) : nil
             return TicketPlan.Attachment(filename: info.filename ?? defaultName(info.contentType), contentType: info.contentType,
                                          size: info.size, sha256: info.sha256, inline: info.inline, contentID: info.contentID,
                                          rawRange: inRaw, data: { sink in part.decodeBody(into: sink) })
