@@ -20,16 +20,21 @@ public final class Message {
         self.options = options
     }
 
-    /// Parses a complete message held in `buffer` (which the message keeps).
+    /// Parses a complete message held in `buffer`, which is never changed and which the message
+    /// keeps as its source; a message with bare CR line ends is read from a copy with LF ones.
     public static func parse(_ buffer: ByteBuffer, options: ParserOptions = .default) -> Message {
         var builder = TreeBuilder(options: options)
         if buffer.count == 0 { builder.defects.append(Defect(.emptyMessage, at: 0)) }
-        normalizeBareCR(buffer, &builder.defects)
-        if buffer.count > 0, let nul = memchr(buffer.base, 0, buffer.count) {
-            builder.defects.append(Defect(.nulByte, at: buffer.base.distance(to: nul.assumingMemoryBound(to: UInt8.self))))
+        var source = buffer
+        if hasBareCRLineEnds(buffer) {
+            builder.defects.append(Defect(.bareCRLineEnds, at: 0))
+            source = copyWithLFLineEnds(buffer)
         }
-        let root = builder.parseMessage(buffer, range: 0..<buffer.count, depth: 0, isRoot: true)
-        return Message(source: buffer, root: root, defects: builder.defects.defects, options: options)
+        if source.count > 0, let nul = memchr(source.base, 0, source.count) {
+            builder.defects.append(Defect(.nulByte, at: source.base.distance(to: nul.assumingMemoryBound(to: UInt8.self))))
+        }
+        let root = builder.parseMessage(source, range: 0..<source.count, depth: 0, isRoot: true)
+        return Message(source: source, root: root, defects: builder.defects.defects, options: options)
     }
 
     public static func parse(_ bytes: some Collection<UInt8>, options: ParserOptions = .default) -> Message {
@@ -327,16 +332,31 @@ func messageIDs(_ raw: [UInt8]) -> [String] {
     return ids
 }
 
-/// Messages written with bare CR line ends (old Mac mail) are read as if they had LF.
-private func normalizeBareCR(_ buffer: ByteBuffer, _ defects: inout DefectLog) {
+/// Messages written with bare CR line ends (old Mac mail) are read as if they had LF: CRs and
+/// no LF in the first 64 KB.
+private func hasBareCRLineEnds(_ buffer: ByteBuffer) -> Bool {
     let n = buffer.count
-    guard n > 0 else { return }
+    guard n > 0 else { return false }
     let probe = min(n, 64 * 1024)
-    guard memchr(buffer.base, Int32(Byte.lf), probe) == nil, memchr(buffer.base, Int32(Byte.cr), probe) != nil else { return }
-    defects.append(Defect(.bareCRLineEnds, at: 0))
-    let p = buffer.base
-    for i in 0..<n where p[i] == Byte.cr && (i + 1 >= n || p[i + 1] != Byte.lf) { p[i] = Byte.lf }
+    return memchr(buffer.base, Int32(Byte.lf), probe) == nil && memchr(buffer.base, Int32(Byte.cr), probe) != nil
 }
+
+/// A copy with every CR not before an LF made LF. A copy, because the caller's bytes are the
+/// message as received (delivery hashes and stores them).
+private func copyWithLFLineEnds(_ buffer: ByteBuffer) -> ByteBuffer {
+    let n = buffer.count
+    let copy = ByteBuffer(capacity: n)
+    copy.append(UnsafeRawBufferPointer(buffer.bytes))
+    let p = copy.base
+    var i = 0
+    while i < n, let hit = memchr(p + i, Int32(Byte.cr), n - i) {
+        let cr = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+        if cr + 1 == n || p[cr + 1] != Byte.lf { p[cr] = Byte.lf }
+        i = cr + 1
+    }
+    return copy
+}
+
 /// What a ticket records of one attachment.
 public struct AttachmentInfo: Sendable {
     public var filename: String?

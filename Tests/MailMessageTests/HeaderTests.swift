@@ -85,6 +85,26 @@ struct HeaderTests {
         #expect(a.defects == [Defect(.bareCRLineEnds, at: 0)] + b.defects)
     }
 
+    /// Bare CR line ends are read from a rewritten copy: the caller's buffer (which delivery
+    /// hashes and stores) keeps the bytes as received.
+    @Test func bareCRLeavesTheCallersBufferAlone() {
+        let bytes = Fixture.bytes("bare-cr-line-ends.eml")
+        let buffer = ByteBuffer(bytes)
+        let m = Message.parse(buffer)
+        #expect(Array(buffer.bytes) == bytes)
+        #expect(m.source !== buffer)
+        #expect(Array(m.source.bytes) == bytes.map { $0 == 13 ? 10 : $0 })
+        #expect(m.subject == "Old Mac line ends")
+        #expect(m.bodyText() == "Line one.\nLine two.\n")
+        #expect(m.defectCodes == [.bareCRLineEnds])
+    }
+
+    /// Without bare CR line ends the message is read in the caller's buffer (no copy).
+    @Test func otherMessagesAreReadInPlace() {
+        let buffer = ByteBuffer(Fixture.bytes("plain-text.eml"))
+        #expect(Message.parse(buffer).source === buffer)
+    }
+
     /// A message with CR only in its body (not on every line) keeps those CRs.
     @Test func lonelyCRInLFMessageIsKept() {
         let m = Message.parse(Array("Subject: x\n\na\rb\n".utf8))
