@@ -112,6 +112,12 @@ struct HeaderTests {
         #expect(m.defects == [])
     }
 
+    /// The fixtures the tests below run over are there.
+    @Test func fixturesArePresent() {
+        #expect(Fixture.all.count >= 45)
+        #expect(Fixture.all.contains("large-attachment.eml"))
+    }
+
     /// CRLF and LF line ends give the same message (offsets aside).
     @Test(arguments: Fixture.all.filter { $0 != "bare-cr-line-ends.eml" })
     func crlfMatchesLF(_ fixture: String) {

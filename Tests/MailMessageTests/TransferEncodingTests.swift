@@ -181,6 +181,17 @@ struct Base64Tests {
         #expect(c.defects == [Defect(.base64Junk, at: 125, "2 bytes")])
     }
 
+    /// A 60,000-byte attachment: its base64 is longer than the decoder's 43,688-byte block.
+    @Test func largeAttachment() {
+        let c = Fixture.message("large-attachment.eml").content()
+        #expect(c.bodyText == "The log is attached.")
+        #expect(c.attachments.map(\.filename) == ["server.log"])
+        #expect(c.attachments.map(\.size) == [60_000])
+        // python3 -c "import sys; sys.stdout.buffer.write(bytes((i * 7 + 3) % 256 for i in range(60000)))" | sha256sum
+        #expect(c.attachments.map(\.sha256) == ["44323ee3ddef39bd36f84a8b11172cd7de025fa317a10c2d7bb4590df47321fa"])
+        #expect(c.defects == [])
+    }
+
     @Test func truncatedAttachment() {
         let m = Fixture.message("base64-truncated.eml")
         let c = m.content()
