@@ -37,14 +37,62 @@ public struct Defect: Sendable, Equatable, CustomStringConvertible {
     public let offset: Int
     public let detail: String
 
+    /// Details quote the message (a charset label, an encoding name): at most this many
+    /// characters of one are kept.
+    public static let maxDetail = 200
+
     public init(_ code: Code, at offset: Int, _ detail: String = "") {
         self.code = code
         self.offset = offset
-        self.detail = detail
+        self.detail = detail.utf8.count <= Self.maxDetail ? detail : String(detail.prefix(Self.maxDetail)) + "…"
     }
 
     public var description: String {
         detail.isEmpty ? "\(code.rawValue) at byte \(offset)" : "\(code.rawValue) at byte \(offset): \(detail)"
+    }
+}
+
+/// Defects as they are found, in a list that stays small on hostile input (which can give one
+/// defect per line or per part): every defect is counted, the first few of each code are kept,
+/// and the rest of a code are summed up in one defect at the end.
+public struct DefectLog: Sendable {
+    public static let defaultKeptPerCode = 8
+
+    public let keptPerCode: Int
+    private var kept: [Defect] = []
+    /// Per code seen: how many, and where the first one left out was.
+    private var tallies: [(code: Defect.Code, count: Int, firstDropped: Int)] = []
+
+    public init(keptPerCode: Int = DefectLog.defaultKeptPerCode) {
+        self.keptPerCode = max(0, keptPerCode)
+    }
+
+    public mutating func append(_ d: Defect) {
+        // A linear search: there are few codes.
+        var k = 0
+        while k < tallies.count, tallies[k].code != d.code { k += 1 }
+        if k == tallies.count { tallies.append((d.code, 0, 0)) }
+        tallies[k].count += 1
+        if tallies[k].count <= keptPerCode {
+            kept.append(d)
+        } else if tallies[k].count == keptPerCode + 1 {
+            tallies[k].firstDropped = d.offset
+        }
+    }
+
+    public mutating func append(contentsOf defects: some Sequence<Defect>) {
+        for d in defects { append(d) }
+    }
+
+    /// Every defect appended, kept or not.
+    public var count: Int { tallies.reduce(0) { $0 + $1.count } }
+
+    /// The kept defects in the order found, then for each code that had more, one defect of
+    /// that code at the first one left out, saying how many more there were.
+    public var defects: [Defect] {
+        kept + tallies.filter { $0.count > keptPerCode }.map {
+            Defect($0.code, at: $0.firstDropped, "and \($0.count - keptPerCode) more")
+        }
     }
 }
 

@@ -87,19 +87,20 @@ struct HeaderBlock {
 
 /// Scans header fields from `start` up to the first empty line. Lines are ended by LF or CRLF.
 /// A line with no colon is skipped when a header line follows it, else the body starts there
-/// (a missing separator line, as Python's parser reads it).
+/// (a missing separator line, as Python's parser reads it). Past `maxHeaderBytes` the header is
+/// too large: a line running over the cap ends there and the rest of the header is skipped.
 func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, options: ParserOptions,
-                     defects: inout [Defect], allowMboxFrom: Bool) -> HeaderBlock {
+                     defects: inout DefectLog, allowMboxFrom: Bool) -> HeaderBlock {
     var block = HeaderBlock(bodyStart: end)
     var i = start
     var first = true
     let limit = min(end, start + options.maxHeaderBytes)
+    func tooLarge(at offset: Int, skippingFrom next: Int) -> HeaderBlock {
+        defects.append(Defect(.headerTooLarge, at: offset, "header block over \(options.maxHeaderBytes) bytes"))
+        block.bodyStart = lineAfterEmptyLine(buf, from: next, end: end)
+        return block
+    }
     while i < end {
-        if i >= limit {
-            defects.append(Defect(.headerTooLarge, at: i, "header block over \(options.maxHeaderBytes) bytes"))
-            block.bodyStart = i
-            return block
-        }
         let lf = buf.nextLF(from: i, end: end)
         var e = lf
         if e > i, buf[e - 1] == Byte.cr { e -= 1 }
@@ -108,6 +109,11 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
             block.bodyStart = next
             return block
         }
+        if i >= limit { return tooLarge(at: i, skippingFrom: next) }
+        // A line over the cap is read up to the cap; if it belongs to the header, the header
+        // ends there.
+        let cut = e > limit
+        if cut { e = limit }
         let c0 = buf[i]
         if Byte.isWSP(c0) {
             // A line of white space only: folding if a field follows, else the separator
@@ -123,6 +129,7 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
             } else if !first || !isBlank(buf, i, e) {
                 defects.append(Defect(.continuationWithoutField, at: i))
             }
+            if cut { return tooLarge(at: limit, skippingFrom: next) }
             i = next
             first = false
             continue
@@ -131,6 +138,7 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
         // obsolete syntax).
         if first, allowMboxFrom, e - i >= 5, buf[i] == 70, buf[i + 1] == 114, buf[i + 2] == 111, buf[i + 3] == 109, buf[i + 4] == 32,
            fieldColon(buf, i, e) == nil {
+            if cut { return tooLarge(at: limit, skippingFrom: next) }
             i = next
             first = false
             continue
@@ -144,6 +152,7 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
             } else {
                 block.fields.append(HeaderField(nameRange: i..<ne, valueRange: (colon + 1)..<e))
             }
+            if cut { return tooLarge(at: limit, skippingFrom: next) }
             i = next
             continue
         }
@@ -152,6 +161,7 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
         if next < end, let last = block.fields.last, nextLineIsField(buf, next, end) != nil {
             defects.append(Defect(.headerWithoutColon, at: i))
             block.fields[block.fields.count - 1] = HeaderField(nameRange: last.nameRange, valueRange: last.valueRange.lowerBound..<e)
+            if cut { return tooLarge(at: limit, skippingFrom: next) }
             i = next
             continue
         }
@@ -161,6 +171,19 @@ func scanHeaderBlock(_ buf: UnsafeBufferPointer<UInt8>, start: Int, end: Int, op
     }
     block.bodyStart = end
     return block
+}
+
+/// The start of the line after the next empty line at or after the line start `s`, or `end`.
+private func lineAfterEmptyLine(_ buf: UnsafeBufferPointer<UInt8>, from s: Int, end: Int) -> Int {
+    var i = s
+    while i < end {
+        let lf = buf.nextLF(from: i, end: end)
+        var e = lf
+        if e > i, buf[e - 1] == Byte.cr { e -= 1 }
+        if e == i { return lf < end ? lf + 1 : end }
+        i = lf + 1
+    }
+    return end
 }
 
 @inline(__always) private func isBlank(_ buf: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int) -> Bool {

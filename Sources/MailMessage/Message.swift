@@ -9,6 +9,7 @@ import Darwin
 public final class Message {
     public let source: ByteBuffer
     public let root: MIMEPart
+    /// What was repaired or guessed, the first few of each code kept (see `DefectLog`).
     public let defects: [Defect]
     public let options: ParserOptions
 
@@ -19,17 +20,21 @@ public final class Message {
         self.options = options
     }
 
-    /// Parses a complete message held in `buffer` (which the message keeps).
+    /// Parses a complete message held in `buffer`, which is never changed and which the message
+    /// keeps as its source; a message with bare CR line ends is read from a copy with LF ones.
     public static func parse(_ buffer: ByteBuffer, options: ParserOptions = .default) -> Message {
-        var pre: [Defect] = []
-        if buffer.count == 0 { pre.append(Defect(.emptyMessage, at: 0)) }
-        normalizeBareCR(buffer, &pre)
-        if buffer.count > 0, let nul = memchr(buffer.base, 0, buffer.count) {
-            pre.append(Defect(.nulByte, at: buffer.base.distance(to: nul.assumingMemoryBound(to: UInt8.self))))
-        }
         var builder = TreeBuilder(options: options)
-        let root = builder.parseMessage(buffer, range: 0..<buffer.count, depth: 0, isRoot: true)
-        return Message(source: buffer, root: root, defects: pre + builder.defects, options: options)
+        if buffer.count == 0 { builder.defects.append(Defect(.emptyMessage, at: 0)) }
+        var source = buffer
+        if hasBareCRLineEnds(buffer) {
+            builder.defects.append(Defect(.bareCRLineEnds, at: 0))
+            source = copyWithLFLineEnds(buffer)
+        }
+        if source.count > 0, let nul = memchr(source.base, 0, source.count) {
+            builder.defects.append(Defect(.nulByte, at: source.base.distance(to: nul.assumingMemoryBound(to: UInt8.self))))
+        }
+        let root = builder.parseMessage(source, range: 0..<source.count, depth: 0, isRoot: true)
+        return Message(source: source, root: root, defects: builder.defects.defects, options: options)
     }
 
     public static func parse(_ bytes: some Collection<UInt8>, options: ParserOptions = .default) -> Message {
@@ -74,21 +79,22 @@ public final class Message {
     /// Everything a ticket takes from the body, each part decoded once.
     public func content() -> MessageContent {
         var c = MessageContent()
+        var defects = DefectLog()
         func note(_ p: MIMEPart, _ stats: DecodeStats) {
             if stats.junkBytes > 0 {
-                c.defects.append(Defect(p.transferEncoding == .base64 ? .base64Junk : .quotedPrintableJunk,
-                                        at: p.bodyRange.lowerBound, "\(stats.junkBytes) bytes"))
+                defects.append(Defect(p.transferEncoding == .base64 ? .base64Junk : .quotedPrintableJunk,
+                                      at: p.bodyRange.lowerBound, "\(stats.junkBytes) bytes"))
             }
-            if stats.truncated { c.defects.append(Defect(.base64Truncated, at: p.bodyRange.lowerBound)) }
+            if stats.truncated { defects.append(Defect(.base64Truncated, at: p.bodyRange.lowerBound)) }
         }
         func text(_ p: MIMEPart) -> String {
             let (bytes, stats) = p.decodedBodyWithStats()
             note(p, stats)
             let r = bytes.withUnsafeBufferPointer { Charset.decode($0, label: p.charset) }
-            if r.unknownLabel { c.defects.append(Defect(.unknownCharset, at: p.range.lowerBound, p.charset ?? "")) }
+            if r.unknownLabel { defects.append(Defect(.unknownCharset, at: p.range.lowerBound, p.charset ?? "")) }
             if r.invalidBytes > 0 {
-                c.defects.append(Defect(.invalidCharacters, at: p.bodyRange.lowerBound,
-                                        "\(r.invalidBytes) bytes not \(p.charset ?? "UTF-8")"))
+                defects.append(Defect(.invalidCharacters, at: p.bodyRange.lowerBound,
+                                      "\(r.invalidBytes) bytes not \(p.charset ?? "UTF-8")"))
             }
             return normalizeLineEnds(r.text)
         }
@@ -114,6 +120,7 @@ public final class Message {
                 filename: attachmentName(p), contentType: p.mimeType, size: size, sha256: SHA256.hex(hasher.finalize()),
                 inline: p.disposition?.value == "inline" || (p.disposition == nil && cid != nil), contentID: cid))
         }
+        c.defects = defects.defects
         return c
     }
 
@@ -135,7 +142,8 @@ public struct MessageContent: Sendable {
     public var bodySource = BodySource.none
     public var bodyHTML: String? = nil
     public var attachments: [AttachmentInfo] = []
-    /// Defects found while decoding (transfer encodings and charsets).
+    /// Defects found while decoding (transfer encodings and charsets), capped per code as
+    /// `DefectLog` does.
     public var defects: [Defect] = []
 }
 
@@ -324,16 +332,31 @@ func messageIDs(_ raw: [UInt8]) -> [String] {
     return ids
 }
 
-/// Messages written with bare CR line ends (old Mac mail) are read as if they had LF.
-private func normalizeBareCR(_ buffer: ByteBuffer, _ defects: inout [Defect]) {
+/// Messages written with bare CR line ends (old Mac mail) are read as if they had LF: CRs and
+/// no LF in the first 64 KB.
+private func hasBareCRLineEnds(_ buffer: ByteBuffer) -> Bool {
     let n = buffer.count
-    guard n > 0 else { return }
+    guard n > 0 else { return false }
     let probe = min(n, 64 * 1024)
-    guard memchr(buffer.base, Int32(Byte.lf), probe) == nil, memchr(buffer.base, Int32(Byte.cr), probe) != nil else { return }
-    defects.append(Defect(.bareCRLineEnds, at: 0))
-    let p = buffer.base
-    for i in 0..<n where p[i] == Byte.cr && (i + 1 >= n || p[i + 1] != Byte.lf) { p[i] = Byte.lf }
+    return memchr(buffer.base, Int32(Byte.lf), probe) == nil && memchr(buffer.base, Int32(Byte.cr), probe) != nil
 }
+
+/// A copy with every CR not before an LF made LF. A copy, because the caller's bytes are the
+/// message as received (delivery hashes and stores them).
+private func copyWithLFLineEnds(_ buffer: ByteBuffer) -> ByteBuffer {
+    let n = buffer.count
+    let copy = ByteBuffer(capacity: n)
+    copy.append(UnsafeRawBufferPointer(buffer.bytes))
+    let p = copy.base
+    var i = 0
+    while i < n, let hit = memchr(p + i, Int32(Byte.cr), n - i) {
+        let cr = p.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+        if cr + 1 == n || p[cr + 1] != Byte.lf { p[cr] = Byte.lf }
+        i = cr + 1
+    }
+    return copy
+}
+
 /// What a ticket records of one attachment.
 public struct AttachmentInfo: Sendable {
     public var filename: String?

@@ -30,7 +30,7 @@ public struct MessageParser {
 /// and text after a delimiter (RFC 2046 only asks the line to start with it) all resolve.
 struct TreeBuilder {
     let options: ParserOptions
-    var defects: [Defect] = []
+    var defects = DefectLog()
     var partCount = 0
 
     init(options: ParserOptions) { self.options = options }

@@ -26,21 +26,46 @@ private let blockSize = 32 * 1024
 /// a `=` ends the current quantum so concatenated base64 runs still decode.
 @discardableResult
 public func decodeBase64(_ src: UnsafeBufferPointer<UInt8>, into sink: ByteSink) -> DecodeStats {
-    guard let base = src.baseAddress, src.count > 0 else { return DecodeStats() }
-    var st = wt_b64_state()
-    let inBlock = blockSize / 3 * 4
-    let out = UnsafeMutablePointer<UInt8>.allocate(capacity: inBlock / 4 * 3 + 8)
-    defer { out.deallocate() }
-    var i = 0
-    while i < src.count {
-        let n = min(inBlock, src.count - i)
-        let o = wt_base64_decode(&st, base + i, n, out)
-        if o > 0 { sink(UnsafeBufferPointer(start: out, count: o)) }
-        i += n
+    var decoder = Base64Decoder()
+    decoder.feed(src, into: sink)
+    return decoder.finish(into: sink)
+}
+
+/// Base64 decoding of input that comes in pieces (as `decodeBase64` reads it, in blocks): a
+/// quantum cut by the end of a piece is completed by the next one, so any way of cutting the
+/// input gives the same bytes and stats.
+public struct Base64Decoder: Sendable {
+    private var state = wt_b64_state()
+
+    public init() {}
+
+    /// Decodes `chunk` and hands the bytes to `sink`, in blocks of at most 32 KiB.
+    public mutating func feed(_ chunk: UnsafeBufferPointer<UInt8>, into sink: ByteSink) {
+        guard let base = chunk.baseAddress, chunk.count > 0 else { return }
+        let inBlock = blockSize / 3 * 4
+        let first = min(inBlock, chunk.count)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: first / 4 * 3 + 8) { out in
+            var i = 0
+            while i < chunk.count {
+                let n = min(inBlock, chunk.count - i)
+                let o = wt_base64_decode(&state, base + i, n, out.baseAddress!)
+                if o > 0 { sink(UnsafeBufferPointer(start: out.baseAddress, count: o)) }
+                i += n
+            }
+        }
     }
-    let o = wt_base64_finish(&st, out)
-    if o > 0 { sink(UnsafeBufferPointer(start: out, count: o)) }
-    return DecodeStats(junkBytes: Int(st.junk), truncated: st.truncated != 0)
+
+    /// Ends the input: a partial quantum left gives its bytes to `sink`. Returns what was
+    /// skipped or cut short over all the input.
+    public mutating func finish(into sink: ByteSink) -> DecodeStats {
+        var tail: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &tail) { raw in
+            let out = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            let o = wt_base64_finish(&state, out)
+            if o > 0 { sink(UnsafeBufferPointer(start: out, count: o)) }
+        }
+        return DecodeStats(junkBytes: Int(state.junk), truncated: state.truncated != 0)
+    }
 }
 
 /// Decodes quoted-printable. `=XX` becomes the byte, `=` before a line break joins lines, and

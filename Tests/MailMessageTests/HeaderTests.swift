@@ -85,11 +85,37 @@ struct HeaderTests {
         #expect(a.defects == [Defect(.bareCRLineEnds, at: 0)] + b.defects)
     }
 
+    /// Bare CR line ends are read from a rewritten copy: the caller's buffer (which delivery
+    /// hashes and stores) keeps the bytes as received.
+    @Test func bareCRLeavesTheCallersBufferAlone() {
+        let bytes = Fixture.bytes("bare-cr-line-ends.eml")
+        let buffer = ByteBuffer(bytes)
+        let m = Message.parse(buffer)
+        #expect(Array(buffer.bytes) == bytes)
+        #expect(m.source !== buffer)
+        #expect(Array(m.source.bytes) == bytes.map { $0 == 13 ? 10 : $0 })
+        #expect(m.subject == "Old Mac line ends")
+        #expect(m.bodyText() == "Line one.\nLine two.\n")
+        #expect(m.defectCodes == [.bareCRLineEnds])
+    }
+
+    /// Without bare CR line ends the message is read in the caller's buffer (no copy).
+    @Test func otherMessagesAreReadInPlace() {
+        let buffer = ByteBuffer(Fixture.bytes("plain-text.eml"))
+        #expect(Message.parse(buffer).source === buffer)
+    }
+
     /// A message with CR only in its body (not on every line) keeps those CRs.
     @Test func lonelyCRInLFMessageIsKept() {
         let m = Message.parse(Array("Subject: x\n\na\rb\n".utf8))
         #expect(m.bodyText() == "a\rb\n")
         #expect(m.defects == [])
+    }
+
+    /// The fixtures the tests below run over are there.
+    @Test func fixturesArePresent() {
+        #expect(Fixture.all.count >= 45)
+        #expect(Fixture.all.contains("large-attachment.eml"))
     }
 
     /// CRLF and LF line ends give the same message (offsets aside).
@@ -118,11 +144,88 @@ struct HeaderTests {
         var options = ParserOptions()
         options.maxHeaderBytes = 40
         let m = Fixture.message("plain-text.eml", options: options)
-        // "Return-Path: <alice@example.com>\n" is 33 bytes; the cap falls in the next field.
-        #expect(m.defects == [Defect(.headerTooLarge, at: 73, "header block over 40 bytes")])
+        // "Return-Path: <alice@example.com>\n" is 33 bytes; the cap falls in the next field,
+        // whose value ends there. The rest of the header is skipped, the body is the body.
+        #expect(m.defects == [Defect(.headerTooLarge, at: 40, "header block over 40 bytes")])
         #expect(m.headers.fields.map { m.headers.name($0) } == ["Return-Path", "From"])
+        #expect(m.headers.raw("from") == Array("A".utf8))
         #expect(m.subject == nil)
-        #expect(m.root.bodyRange.lowerBound == 73)
+        #expect(m.root.bodyRange.lowerBound == 450)
+        #expect(m.bodyText() == "Hello,\n\nthe printer is jammed again.\n\nAlice\n")
+    }
+
+    /// A field line longer than the whole header cap: its value ends at the cap, the rest of
+    /// the header is skipped, and the body is the real body.
+    @Test func fieldLineOverTheCapEndsAtTheCap() {
+        let cap = ParserOptions.default.maxHeaderBytes
+        let head = "From: alice@example.com\nSubject: "
+        let bytes = Array(head.utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: 10_000_000)
+            + Array("\nTo: help@example.org\n\nThe real body.\n".utf8)
+        let m = Message.parse(bytes)
+        let subject = m.subject ?? ""
+        #expect(subject.utf8.count <= cap)
+        // The value runs from the colon to the cap.
+        #expect(subject.utf8.count == cap - head.utf8.count)
+        #expect(subject.utf8.allSatisfy { $0 == UInt8(ascii: "x") })
+        #expect(m.headers.fields.map { m.headers.name($0) } == ["From", "Subject"])
+        // (A prefix, so that a failure does not print megabytes.)
+        #expect(m.bodyText().prefix(100) == "The real body.\n")
+        #expect(m.root.bodyRange.lowerBound == bytes.count - "The real body.\n".utf8.count)
+        #expect(m.defects == [Defect(.headerTooLarge, at: cap, "header block over \(cap) bytes")])
+    }
+
+    /// Many ordinary lines that together pass the cap: the fields up to the cap are kept, the
+    /// body is the real body.
+    @Test func manyLinesOverTheCap() {
+        let cap = ParserOptions.default.maxHeaderBytes
+        // 1,000-byte lines, 1,100 of them: over the byte cap, under the field cap.
+        let line = "X-Filler: " + String(repeating: "y", count: 989) + "\n"
+        let text = "Subject: many lines\n" + String(repeating: line, count: 1_100) + "\nThe real body.\n"
+        let m = Message.parse(Array(text.utf8))
+        #expect(m.subject == "many lines")
+        // (A prefix, so that a failure does not print megabytes.)
+        #expect(m.bodyText().prefix(100) == "The real body.\n")
+        #expect(m.defects == [Defect(.headerTooLarge, at: cap, "header block over \(cap) bytes")])
+        // The line the cap falls in is kept up to the cap; the lines after it are skipped.
+        #expect(m.headers.count == 1 + (cap - 20) / 1_000 + 1)
+        #expect(m.headers.fields.last?.valueRange.upperBound == cap)
+    }
+
+    /// A header that fills the cap exactly, followed by its empty line, is not too large.
+    @Test func headerEndingAtTheCap() {
+        var options = ParserOptions()
+        options.maxHeaderBytes = 40
+        let m = Message.parse(Array("Subject: 0123456789012345678901234567890\n\nBody.\n".utf8), options: options)
+        #expect(m.subject == "0123456789012345678901234567890")
+        #expect(m.bodyText() == "Body.\n")
+        #expect(m.defects == [])
+    }
+
+    /// Over the cap in a folded line, or at a line start (CRLF lines too): one defect, the real body.
+    @Test(arguments: [
+        "Subject: a\n" + String(repeating: " folded\n", count: 20) + "\nBody.\n",
+        // Lines of 8 bytes: the sixth starts at the cap.
+        String(repeating: "X: 1234\n", count: 10) + "\nBody.\n",
+        // The second field ends at the cap; its CRLF and the next field are past it.
+        "Subject: a\r\nX: " + String(repeating: "y", count: 25) + "\r\nX: 1\r\n\r\nBody.\n",
+    ])
+    func overTheCapInOtherShapes(_ text: String) {
+        var options = ParserOptions()
+        options.maxHeaderBytes = 40
+        let m = Message.parse(Array(text.utf8), options: options)
+        #expect(m.bodyText() == "Body.\n")
+        #expect(m.defectCodes == [.headerTooLarge])
+    }
+
+    /// A first line over the cap that is no field is the body (a message without header), as
+    /// a short one is.
+    @Test func longFirstLineWithoutColonIsTheBody() {
+        var options = ParserOptions()
+        options.maxHeaderBytes = 40
+        let text = String(repeating: "no colon here ", count: 10) + "\nsecond line\n"
+        let m = Message.parse(Array(text.utf8), options: options)
+        #expect(m.bodyText() == text)
+        #expect(m.defectCodes == [.missingHeaderBodySeparator, .noHeaders])
     }
 
     @Test func headerFieldCap() {
@@ -130,7 +233,9 @@ struct HeaderTests {
         options.maxHeaderFields = 2
         let m = Fixture.message("plain-text.eml", options: options)
         #expect(m.headers.count == 2)
-        #expect(m.defectCodes == Array(repeating: .tooManyHeaderFields, count: 10))
+        // Ten fields dropped: eight defects kept, and one for the other two.
+        #expect(m.defectCodes == Array(repeating: .tooManyHeaderFields, count: 9))
+        #expect(m.defects.last?.detail == "and 2 more")
         #expect(m.bodyText() == "Hello,\n\nthe printer is jammed again.\n\nAlice\n")
     }
 

@@ -53,6 +53,62 @@ struct SHA256Tests {
         #expect(SHA256.hex(h.finalize()) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
+    /// Every cut into two pieces of every input of 0 to 192 bytes (up to three blocks, the
+    /// padding boundary at 55/56 and the block boundary at 64 included) gives the one-shot digest.
+    @Test func everySplitAroundTheBlockBoundaries() {
+        var g = SeededGenerator(seed: 64)
+        let data = (0..<192).map { _ in UInt8.random(in: 0...255, using: &g) }
+        for n in 0...data.count {
+            let whole = sha256Hex(Array(data[0..<n]))
+            for k in 0...n {
+                var h = SHA256()
+                data[0..<k].withUnsafeBufferPointer { h.update($0) }
+                data[k..<n].withUnsafeBufferPointer { h.update($0) }
+                let split = SHA256.hex(h.finalize())
+                if split != whole {
+                    Issue.record("\(n) bytes cut at \(k): \(split), one shot \(whole)")
+                    return
+                }
+            }
+        }
+    }
+
+    /// Every cut into three pieces of the 896-bit vector (112 bytes: two blocks with padding).
+    @Test func everyThreeWaySplitOfAVector() {
+        let (_, input, digest) = Self.vectors[3]
+        for a in 0...input.count {
+            for b in a...input.count {
+                var h = SHA256()
+                input[0..<a].withUnsafeBufferPointer { h.update($0) }
+                input[a..<b].withUnsafeBufferPointer { h.update($0) }
+                input[b...].withUnsafeBufferPointer { h.update($0) }
+                if SHA256.hex(h.finalize()) != digest {
+                    Issue.record("cut at \(a), \(b)")
+                    return
+                }
+            }
+        }
+    }
+
+    /// Random pieces (empty ones too) of random inputs give the one-shot digest.
+    @Test(arguments: 0..<6)
+    func randomPieces(_ seed: Int) {
+        var g = SeededGenerator(seed: UInt64(seed) &+ 1_000)
+        let data = (0..<Int.random(in: 0...20_000, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
+        let whole = sha256Hex(data)
+        for round in 0..<20 {
+            let maxPiece = [1, 63, 64, 65, 200, 5_000][round % 6]
+            var h = SHA256()
+            var i = 0
+            while i < data.count {
+                let n = min(data.count - i, Int.random(in: 0...maxPiece, using: &g))
+                data[i..<(i + n)].withUnsafeBufferPointer { h.update($0) }
+                i += n
+            }
+            #expect(SHA256.hex(h.finalize()) == whole)
+        }
+    }
+
     @Test func emptyUpdatesChangeNothing() {
         var h = SHA256()
         h.update([UInt8]())

@@ -91,6 +91,87 @@ struct Base64Tests {
         }
     }
 
+    /// `input` fed to one decoder in pieces of the given sizes; the last piece is the rest.
+    static func decodeInPieces(_ input: [UInt8], _ sizes: [Int]) -> ([UInt8], DecodeStats) {
+        var decoder = Base64Decoder()
+        var out: [UInt8] = []
+        input.withUnsafeBufferPointer { src in
+            var i = 0
+            for n in sizes + [input.count] {
+                let m = min(n, input.count - i)
+                decoder.feed(UnsafeBufferPointer(rebasing: src[i..<(i + m)])) { out.append(contentsOf: $0) }
+                i += m
+            }
+        }
+        let stats = decoder.finish { out.append(contentsOf: $0) }
+        return (out, stats)
+    }
+
+    /// Every cut of the short inputs above into two and into three pieces (empty ones too)
+    /// gives the bytes and stats of one call.
+    @Test(arguments: cases)
+    func everySplit(_ c: Case) {
+        let input = Array(c.input.utf8)
+        let whole = base64(c.input)
+        for a in 0...input.count {
+            for b in a...input.count {
+                let (out, stats) = Self.decodeInPieces(input, [a, b - a])
+                if out != whole.0 || stats != whole.1 {
+                    Issue.record("pieces at \(a), \(b) give \(out) \(stats), one call \(whole.0) \(whole.1)")
+                    return
+                }
+            }
+        }
+    }
+
+    /// Random pieces (empty, one byte, cutting quanta, line breaks, padding and junk, and over
+    /// the decoder's 43,688-byte block) of mail-like input give the bytes and stats of one call.
+    @Test(arguments: [(1, 3_000), (2, 3_000), (3, 3_000), (4, 3_000), (5, 120_000), (6, 120_000)])
+    func randomPieces(_ seed: Int, _ maxRun: Int) {
+        var g = SeededGenerator(seed: UInt64(seed))
+        // Runs of padded base64 in 76-character lines, with junk here and there.
+        var input: [UInt8] = []
+        var data: [UInt8] = []
+        let junk = Array("*!.~#\u{7F}".utf8) + [0x80, 0xFF]
+        for _ in 0..<Int.random(in: 1...6, using: &g) {
+            let run = (0..<Int.random(in: 0...maxRun, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
+            data += run
+            var encoded = Array(Data(run).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn,
+                                                                        .endLineWithLineFeed]).utf8)
+            for _ in 0..<Int.random(in: 0...5, using: &g) {
+                encoded.insert(junk.randomElement(using: &g)!, at: Int.random(in: 0...encoded.count, using: &g))
+            }
+            input += encoded + Array("\r\n".utf8)
+        }
+        // Half the time the input is cut short, in a quantum or its padding.
+        let cut = seed % 2 == 0 ? Int.random(in: 1...7, using: &g) : 0
+        input.removeLast(min(cut, input.count))
+        let whole = input.withUnsafeBufferPointer { src in
+            var out: [UInt8] = []
+            let stats = decodeBase64(src) { out.append(contentsOf: $0) }
+            return (out, stats)
+        }
+        if cut == 0 {
+            #expect(whole.0 == data)
+            #expect(whole.1.junkBytes > 0 || !input.contains { junk.contains($0) })
+        }
+        for round in 0..<30 {
+            let maxPiece = [1, 3, 4, 5, 77, 1_000, 50_000][round % 7]
+            var sizes: [Int] = []
+            var left = input.count
+            while left > 0 {
+                let n = min(left, Int.random(in: 0...maxPiece, using: &g))
+                sizes.append(n)
+                left -= n
+            }
+            let (out, stats) = Self.decodeInPieces(input, sizes)
+            if out != whole.0 || stats != whole.1 {
+                Issue.record("pieces \(sizes.prefix(20))... give \(out.count) bytes \(stats), one call \(whole.0.count) bytes \(whole.1)")
+                return
+            }
+        }
+    }
+
     /// A body that is base64 of a known text, with junk: the part decodes and the ticket
     /// records the junk as a defect.
     @Test func junkInMessageBody() {
@@ -98,6 +179,17 @@ struct Base64Tests {
         let c = m.content()
         #expect(c.bodyText == "Hello, world!")
         #expect(c.defects == [Defect(.base64Junk, at: 125, "2 bytes")])
+    }
+
+    /// A 60,000-byte attachment: its base64 is longer than the decoder's 43,688-byte block.
+    @Test func largeAttachment() {
+        let c = Fixture.message("large-attachment.eml").content()
+        #expect(c.bodyText == "The log is attached.")
+        #expect(c.attachments.map(\.filename) == ["server.log"])
+        #expect(c.attachments.map(\.size) == [60_000])
+        // python3 -c "import sys; sys.stdout.buffer.write(bytes((i * 7 + 3) % 256 for i in range(60000)))" | sha256sum
+        #expect(c.attachments.map(\.sha256) == ["44323ee3ddef39bd36f84a8b11172cd7de025fa317a10c2d7bb4590df47321fa"])
+        #expect(c.defects == [])
     }
 
     @Test func truncatedAttachment() {
