@@ -154,3 +154,26 @@ def test_an_attachment_named_dash_is_saved_to_a_file_not_to_stdout(db, tmp_path)
 def test_a_right_to_left_override_is_stripped_from_names(db):
     assert deliver(db, attachment_message('invoice\u202etxt.exe')).rc == 0
     assert query(db, 'SELECT filename FROM attachments') == [('invoicetxt.exe',)]
+
+
+def test_many_defects_make_a_short_history_detail(db):
+    # One defect per broken header line used to reach the history detail whole: 1.2 MB of
+    # message gave 13.8 MB of detail.
+    junk = b''.join(b'X-Field-%d: v\r\nno colon on this line %d\r\n' % (i, i) for i in range(30_000))
+    data = b'From: ann@example.org\r\nSubject: many\r\n' + junk + b'\r\nbody\r\n'
+    assert len(data) > 1_000_000
+    r = subprocess.run(['/usr/bin/time', '-f', '%M', DELIVER, '--db', str(db), '--', 'helpdesk@wt.test'],
+                       input=data, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    detail = query(db, 'SELECT detail FROM ticket_events')[0][0]
+    assert len(detail) < 4000, len(detail)
+    assert 'more' in detail
+    peak_kb = int(r.stderr.decode().strip().splitlines()[-1])
+    assert peak_kb < 60_000, peak_kb
+
+
+def test_a_huge_charset_label_is_not_copied_into_the_detail(db):
+    label = 'x' * 500_000
+    data = ('From: ann@example.org\r\nSubject: label\r\nContent-Type: text/plain; charset="%s"\r\n\r\nb\u00e9dy\r\n' % label).encode()
+    assert deliver(db, data).rc == 0
+    assert len(query(db, 'SELECT detail FROM ticket_events')[0][0]) < 2000

@@ -12,6 +12,8 @@ if [ "$mode" = test ]; then
   for tool in strace:strace sqlite3:sqlite3 setpriv:util-linux postfix:postfix procmail:procmail; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${tool%%:*}" ] || need="$need ${tool#*:}"
   done
+  # GNU time: peak memory of a delivery (the shell's time keyword has none).
+  [ -x /usr/bin/time ] || need="$need time"
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 if [ -n "$need" ]; then
