@@ -53,7 +53,9 @@ def admin(*args):
 def query(db, sql, params=()):
     con = sqlite3.connect(str(db), timeout=30)
     try:
-        return con.execute(sql, params).fetchall()
+        rows = con.execute(sql, params).fetchall()
+        con.commit()  # a change made here must reach the database
+        return rows
     finally:
         con.close()
 

@@ -12,7 +12,7 @@ def test_init_creates_then_reports_up_to_date(db):
     assert r.returncode == 0 and 'created (schema' in r.stdout
     r = admin('init', '--db', str(db))
     assert r.returncode == 0 and 'up to date' in r.stdout
-    assert json.loads(admin('init', '--db', str(db), '--json').stdout) == {'path': str(db), 'schema': 4, 'created': False}
+    assert json.loads(admin('init', '--db', str(db), '--json').stdout) == {'path': str(db), 'schema': 5, 'created': False}
 
 
 def test_list_show_raw_and_save(db, tmp_path):
@@ -26,7 +26,7 @@ def test_list_show_raw_and_save(db, tmp_path):
     assert 'Scanner jammed' in r.stdout and 'Second' in r.stdout
     rows = [json.loads(l) for l in admin('tickets', 'list', '--db', str(db), '--json').stdout.splitlines()]
     assert [t['number'] for t in rows] == [2, 1]
-    assert rows[1]['subject'] == 'Scanner jammed' and rows[1]['requester'] == 'Ann Example'
+    assert rows[1]['subject'] == 'Scanner jammed' and rows[1]['requester'] == 'Ann Example <ann@example.org>'
     assert rows[1]['status'] == 'Open' and rows[1]['priority'] == 'Medium' and rows[1]['ticket_type'] == 'General'
 
     t = json.loads(admin('ticket', 'show', '1', '--db', str(db), '--json').stdout)

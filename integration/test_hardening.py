@@ -45,12 +45,13 @@ def test_a_planted_rules_file_beside_the_database_is_not_read(db):
 def test_a_damaged_rule_index_in_the_database_is_rebuilt(db):
     setup_rule(db, 'vpn')
     assert deliver(db, message(subject='VPN down')).rc == 0
-    query(db, "UPDATE rule_index SET image = substr(image, 1, 24) || randomblob(length(image) - 24)")
-    con_rows = query(db, 'SELECT count(*) FROM rule_index')
-    assert con_rows == [(1,)]
+    before = query(db, 'SELECT image FROM rule_index')[0][0]
+    query(db, "UPDATE rule_index SET image = CAST(substr(image, 1, 24) || randomblob(length(image) - 24) AS BLOB)")
+    assert query(db, 'SELECT image FROM rule_index')[0][0] != before
     r = deliver(db, message(subject='VPN down again'))
     assert r.rc == 0, r
     assert query(db, 'SELECT priority FROM tickets ORDER BY id') == [('Urgent',), ('Urgent',)]
+    assert query(db, 'SELECT image FROM rule_index')[0][0] == before
 
 
 def test_the_rules_of_a_deleted_database_never_apply_to_a_new_one(tmp_path):

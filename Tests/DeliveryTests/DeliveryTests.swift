@@ -81,7 +81,7 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         try d.deliver(mail(subject: "VPN down"))
         #expect(try d.scalar("SELECT count(*) FROM rule_index") == "1")
         // Damage the stored index: node and edge indexes far outside it.
-        try d.store.connection.execute("UPDATE rule_index SET image = substr(image, 1, 24) || randomblob(length(image) - 24)")
+        try d.store.connection.execute("UPDATE rule_index SET image = CAST(substr(image, 1, 24) || randomblob(length(image) - 24) AS BLOB)")
         let r = try d.deliver(mail(subject: "VPN still down"))
         #expect(r.matchedRule == "vpn")
         // The next delivery finds a good index again.
