@@ -204,7 +204,7 @@ final class ImageBox {
     let buffer: UnsafeMutableRawBufferPointer
     init(_ bytes: [UInt8]) {
         buffer = .allocate(byteCount: max(bytes.count, 1), alignment: 8)
-        buffer.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+        bytes.withUnsafeBytes { buffer.copyMemory(from: $0) }
     }
     deinit { buffer.deallocate() }
 }

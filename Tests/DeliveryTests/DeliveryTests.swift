@@ -93,7 +93,7 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         // Older versions cached the index in "wt.db-rules"; a planted one changes nothing.
         let d = try desk([rule("vpn", "vpn", order: 1)])
         let other = CompiledRules.compile(texts: ["printer"], ids: [999], version: 2)
-        FileManager.default.createFile(atPath: d.path + "-rules", contents: Data(repeating: 0xFF, count: 24) + Data(other))
+        _ = FileManager.default.createFile(atPath: d.path + "-rules", contents: Data(repeating: 0xFF, count: 24) + Data(other))
         #expect(try d.deliver(mail(subject: "VPN down")).matchedRule == "vpn")
         #expect(try d.deliver(mail(subject: "Printer jam")).matchedRule == nil)
     }

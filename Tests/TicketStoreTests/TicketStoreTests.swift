@@ -221,7 +221,7 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         let t = try TempDB()
         let store = try SQLiteStore(path: t.path)
         chmod(t.path, 0o644)
-        FileManager.default.createFile(atPath: t.path + "-rules", contents: Data([1, 2, 3]))
+        _ = FileManager.default.createFile(atPath: t.path + "-rules", contents: Data([1, 2, 3]))
         #expect(store.restrictFileModes() == [t.path])
         var st = stat()
         #expect(stat(t.path, &st) == 0 && st.st_mode & 0o777 == 0o640)
@@ -299,7 +299,7 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         let t = try TempDB()
         let store = try SQLiteStore(path: t.path)
         let file = t.dir.appendingPathComponent("smtp.pass").path
-        FileManager.default.createFile(atPath: file, contents: Data("s3cret\nignored\n".utf8))
+        _ = FileManager.default.createFile(atPath: file, contents: Data("s3cret\nignored\n".utf8))
         chmod(file, 0o644)
         let refused = try #require(throws: InvalidInput.self) { try store.setSetting("smtp_password_file", file) }
         #expect(refused.message.contains("readable or writable by other users"))
@@ -312,7 +312,7 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         symlink(file, link)
         #expect(throws: SecretFile.Refused.self) { try SecretFile.read(link) }
         #expect(throws: InvalidInput.self) { try store.setSetting("pop_password_file", "relative/path") }
-        FileManager.default.createFile(atPath: file, contents: Data(repeating: 65, count: 5000))
+        _ = FileManager.default.createFile(atPath: file, contents: Data(repeating: 65, count: 5000))
         #expect(throws: SecretFile.Refused.self) { try SecretFile.read(file) }
     }
 }
