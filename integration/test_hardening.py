@@ -26,7 +26,7 @@ def test_a_rule_text_at_the_end_of_a_10_mb_body_is_delivered_in_time(db):
     assert 'rule: escalate (body: "%s")' % text.upper() in query(db, 'SELECT detail FROM ticket_events')[0][0]
 
 
-def test_a_planted_rules_file_beside_the_database_is_not_read(db):
+def test_a_planted_rules_file_beside_the_database_is_not_trusted(db):
     # Node indexes far outside the file used to crash every delivery (status 139).
     setup_rule(db, 'vpn')
     version = query(db, "SELECT value FROM meta WHERE key = 'rules_version'")[0][0]
@@ -48,10 +48,13 @@ def test_a_damaged_rule_index_in_the_database_is_rebuilt(db):
     before = query(db, 'SELECT image FROM rule_index')[0][0]
     query(db, "UPDATE rule_index SET image = CAST(substr(image, 1, 24) || randomblob(length(image) - 24) AS BLOB)")
     assert query(db, 'SELECT image FROM rule_index')[0][0] != before
+    # Without the mapped copy beside the database, the row is what a delivery reads.
+    os.unlink(str(db) + '-rules')
     r = deliver(db, message(subject='VPN down again'))
     assert r.rc == 0, r
     assert query(db, 'SELECT priority FROM tickets ORDER BY id') == [('Urgent',), ('Urgent',)]
     assert query(db, 'SELECT image FROM rule_index')[0][0] == before
+    assert open(str(db) + '-rules', 'rb').read()[32:] == before
 
 
 def test_the_rules_of_a_deleted_database_never_apply_to_a_new_one(tmp_path):
@@ -178,3 +181,19 @@ def test_a_huge_charset_label_is_not_copied_into_the_detail(db):
     data = ('From: ann@example.org\r\nSubject: label\r\nContent-Type: text/plain; charset="%s"\r\n\r\nb\u00e9dy\r\n' % label).encode()
     assert deliver(db, data).rc == 0
     assert len(query(db, 'SELECT detail FROM ticket_events')[0][0]) < 2000
+
+
+def test_a_damaged_copy_of_the_rule_index_for_this_database_is_caught(db):
+    # A copy with the right header (this database, this rules version) and a damaged
+    # automaton: every index is checked as matching reads it.
+    setup_rule(db, 'vpn')
+    assert deliver(db, message(subject='VPN down')).rc == 0
+    path = str(db) + '-rules'
+    good = open(path, 'rb').read()
+    with open(path, 'r+b') as f:
+        f.seek(32 + 24 + 12 + 1024)
+        f.write(b'\xee' * (len(good) - f.tell()))
+    r = deliver(db, message(subject='VPN down again'))
+    assert r.rc == 0, r
+    assert query(db, 'SELECT priority FROM tickets ORDER BY id') == [('Urgent',), ('Urgent',)]
+    assert open(path, 'rb').read() == good

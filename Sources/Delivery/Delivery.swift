@@ -66,8 +66,16 @@ public struct Deliverer {
     public static func decide(_ subject: some RuleSubject, config: Configuration, withTried: Bool = false) throws -> RuleDecision {
         var match: RuleMatch? = nil
         var position: Int? = nil
-        let compiled = try rulesIndex(config)
-        if let hit = compiled.firstMatch(subject), let row = try config.rule(id: compiled.ruleID(at: hit.position)) {
+        var compiled = try rulesIndex(config)
+        var found: RuleHit?
+        do {
+            found = try compiled.firstMatch(subject)
+        } catch {
+            // The stored index is damaged: rebuilt from the rules, stored again, used.
+            compiled = try rulesIndex(config, rebuild: true)
+            found = try compiled.firstMatch(subject)
+        }
+        if let hit = found, let row = try config.rule(id: compiled.ruleID(at: hit.position)) {
             position = hit.position
             match = RuleMatch(rule: rule(row), field: hit.field, matchedText: hit.matchedText)
         }
@@ -83,10 +91,11 @@ public struct Deliverer {
                             technician: type?.technician)
     }
 
-    /// The compiled rules: the index stored for this rules version when it checks out, else
-    /// compiled now from the rules and stored (in the delivery's transaction) for the next.
-    static func rulesIndex(_ config: Configuration) throws -> CompiledRules {
-        if let stored = config.storedRulesIndex, let c = CompiledRules(validating: stored.bytes, owner: stored),
+    /// The compiled rules: the index stored for this rules version when its layout checks out
+    /// (matching checks the rest), else compiled now from the rules and stored (in the
+    /// delivery's transaction) for the next delivery.
+    static func rulesIndex(_ config: Configuration, rebuild: Bool = false) throws -> CompiledRules {
+        if !rebuild, let stored = config.storedRulesIndex, let c = CompiledRules(image: stored.bytes, owner: stored),
            c.version == config.rulesVersion {
             return c
         }

@@ -37,7 +37,7 @@ public func checkRules(_ rules: [Rule], knownTypes: [String]) -> [RuleProblem] {
     let ordered = RuleSet.ordered(rules).filter { !$0.textToMatch.allSatisfy(\.isWhitespace) }
     let compiled = CompiledRules.inMemory(CompiledRules.compile(texts: ordered.map(\.textToMatch), ids: ordered.indices.map { Int64($0) }, version: 0))!
     for (i, r) in ordered.enumerated() {
-        guard let p = compiled.firstRule(in: r.textToMatch)?.position, p < i else { continue }
+        guard let p = (try? compiled.firstRule(in: r.textToMatch))??.position, p < i else { continue }
         let earlier = ordered[p]
         if earlier.textToMatch.lowercased() == r.textToMatch.lowercased() {
             problems.append(RuleProblem(kind: .duplicateText, rule: r.name, message:

@@ -2,15 +2,16 @@
 /// a field finds the first rule (in rule order) whose text occurs in it, and where, and the
 /// cost of a delivery hardly grows with the number of rules.
 ///
-/// The compiled form is a flat byte image that is stored in the database. An image read back
-/// is untrusted (a damaged page, a hand edit): `init?(validating:)` checks every index in it,
-/// and that fail links always lead to shallower nodes, so matching any text with an accepted
-/// image stays in bounds and linear.
+/// The compiled form is a flat byte image, stored in the database and used where it lies:
+/// matching reads only the nodes the text walks through. An image read back is untrusted (a
+/// damaged page, a hand edit), so matching checks every index it follows, and counts fail
+/// links against edges taken (a sound automaton never follows more fail links than edges, as
+/// each edge goes one level down and each fail link at least one up): a damaged image throws
+/// `CorruptRuleImage`, and can never crash, loop, or cost more than linear time.
 public struct CompiledRules {
     static let magic: UInt32 = 0x3252_5457  // "WTR2"
     static let none = UInt32.max
     static let headerSize = 24
-    static let nodeWords = 5  // edge start, edge count, fail link, output, depth
 
     /// The image; its layout is described in `compile`.
     public let image: UnsafeRawBufferPointer
@@ -22,8 +23,9 @@ public struct CompiledRules {
     let edgeCount: Int
     let idsOffset: Int, lengthsOffset: Int, rootOffset: Int, nodesOffset: Int, labelsOffset: Int, targetsOffset: Int
 
-    /// Reads an image whose counts and offsets fit; nil if it is not one.
-    private init?(layoutOf image: UnsafeRawBufferPointer, owner: AnyObject?) {
+    /// Reads an image whose header, counts and length agree; nil if it is not one. The rest
+    /// is checked as matching reads it.
+    public init?(image: UnsafeRawBufferPointer, owner: AnyObject?) {
         guard image.count >= Self.headerSize, image.loadUnaligned(as: UInt32.self) == Self.magic else { return nil }
         self.image = image
         self.owner = owner
@@ -35,40 +37,10 @@ public struct CompiledRules {
         lengthsOffset = idsOffset + ruleCount * 8
         rootOffset = lengthsOffset + ruleCount * 4
         nodesOffset = rootOffset + 256 * 4
-        labelsOffset = nodesOffset + nodeCount * Self.nodeWords * 4
+        labelsOffset = nodesOffset + nodeCount * 16
         targetsOffset = labelsOffset + (edgeCount + 3) / 4 * 4
         guard nodeCount >= 1, ruleCount < Int(Self.none), image.count == targetsOffset + edgeCount * 4 else { return nil }
     }
-
-    /// An image checked in full: every node, edge and rule index in range, edges one level
-    /// deeper, fail links strictly shallower. Nil when any check fails.
-    public init?(validating image: UnsafeRawBufferPointer, owner: AnyObject?) {
-        guard let c = CompiledRules(layoutOf: image, owner: owner), c.isConsistent() else { return nil }
-        self = c
-    }
-
-    private func isConsistent() -> Bool {
-        let nodes = UInt32(nodeCount), edges = UInt32(edgeCount), rules = UInt32(ruleCount)
-        if depth(0) != 0 { return false }
-        for b in 0..<256 {
-            let t = u32(rootOffset + b * 4)
-            if t >= nodes || (t != 0 && depth(t) != 1) { return false }
-        }
-        for n in 0..<nodeCount {
-            let base = nodesOffset + n * Self.nodeWords * 4
-            let start = u32(base), count = u32(base + 4), fail = u32(base + 8), out = u32(base + 12), d = u32(base + 16)
-            if count > edges || start > edges - count { return false }
-            if out != Self.none && out >= rules { return false }
-            if n != 0 && (fail >= nodes || depth(fail) >= d) { return false }
-            for e in Int(start)..<Int(start + count) {
-                let t = u32(targetsOffset + e * 4)
-                if t >= nodes || d == UInt32.max || depth(t) != d + 1 { return false }
-            }
-        }
-        return true
-    }
-
-    @inline(__always) private func depth(_ n: UInt32) -> UInt32 { u32(nodesOffset + Int(n) * Self.nodeWords * 4 + 16) }
 
     /// The database id of the rule at position `i` in rule order.
     public func ruleID(at i: Int) -> Int64 { image.loadUnaligned(fromByteOffset: idsOffset + i * 8, as: Int64.self) }
@@ -78,21 +50,36 @@ public struct CompiledRules {
 
     @inline(__always) private func u32(_ offset: Int) -> UInt32 { image.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
 
-    @inline(__always) private func next(_ node: UInt32, _ b: UInt8) -> UInt32 {
+    /// The node after `node` on byte `b`. `balance` is edges taken minus fail links followed.
+    @inline(__always) private func next(_ node: UInt32, _ b: UInt8, _ balance: inout Int) throws(CorruptRuleImage) -> UInt32 {
+        let nodes = UInt32(truncatingIfNeeded: nodeCount)
         var n = node
         while true {
-            if n == 0 { return u32(rootOffset + Int(b) * 4) }
-            let base = nodesOffset + Int(n) * Self.nodeWords * 4
+            if n == 0 {
+                let t = u32(rootOffset + Int(b) * 4)
+                guard t < nodes else { throw CorruptRuleImage() }
+                if t != 0 { balance += 1 }
+                return t
+            }
+            let base = nodesOffset + Int(n) * 16
             let start = Int(u32(base)), count = Int(u32(base + 4))
+            guard start <= edgeCount, count <= edgeCount - start else { throw CorruptRuleImage() }
             // Edges are sorted by label: binary search.
             var lo = start, hi = start + count
             while lo < hi {
                 let mid = (lo + hi) >> 1
                 let l = image[labelsOffset + mid]
-                if l == b { return u32(targetsOffset + mid * 4) }
+                if l == b {
+                    let t = u32(targetsOffset + mid * 4)
+                    guard t < nodes else { throw CorruptRuleImage() }
+                    balance += 1
+                    return t
+                }
                 if l < b { lo = mid + 1 } else { hi = mid }
             }
             n = u32(base + 8)  // fail link
+            balance -= 1
+            guard n < nodes, balance >= 0 else { throw CorruptRuleImage() }
         }
     }
 
@@ -101,15 +88,18 @@ public struct CompiledRules {
     ///
     /// A position is reported where it first becomes the lowest seen, which is where that
     /// rule's text first ends: an earlier occurrence would have made it the lowest already.
-    public func firstRule(in lowercased: UnsafeBufferPointer<UInt8>) -> (position: Int, end: Int)? {
+    public func firstRule(in lowercased: UnsafeBufferPointer<UInt8>) throws(CorruptRuleImage) -> (position: Int, end: Int)? {
         var best = Self.none
         var end = 0
         var node: UInt32 = 0
+        var balance = 0
+        let rules = UInt32(truncatingIfNeeded: ruleCount)
         for i in 0..<lowercased.count {
-            node = next(node, lowercased[i])
+            node = try next(node, lowercased[i], &balance)
             if node != 0 {
-                let out = u32(nodesOffset + Int(node) * Self.nodeWords * 4 + 12)
+                let out = u32(nodesOffset + Int(node) * 16 + 12)
                 if out < best {
+                    guard out < rules else { throw CorruptRuleImage() }
                     best = out
                     end = i + 1
                     if best == 0 { break }
@@ -120,8 +110,9 @@ public struct CompiledRules {
     }
 
     /// `firstRule(in:)` for text not yet lowercased.
-    public func firstRule(in text: String) -> (position: Int, end: Int)? {
-        RuleText.lowercased(text).withUnsafeBufferPointer { firstRule(in: $0) }
+    public func firstRule(in text: String) throws(CorruptRuleImage) -> (position: Int, end: Int)? {
+        let lowered = RuleText.lowercased(text)
+        return try lowered.withUnsafeBufferPointer { (p) throws(CorruptRuleImage) in try firstRule(in: p) }
     }
 
     /// Compiles rule texts, given in rule order, into an image. Empty texts never match.
@@ -149,10 +140,9 @@ public struct CompiledRules {
         // Fail links breadth-first; each node's output becomes the lowest along its fail chain.
         let count = children.count
         var fail = [UInt32](repeating: 0, count: count)
-        var depth = [UInt32](repeating: 0, count: count)
         var queue: [UInt32] = []
         queue.reserveCapacity(count)
-        for (_, c) in children[0] { queue.append(c); depth[Int(c)] = 1 }
+        for (_, c) in children[0] { queue.append(c) }
         var head = 0
         while head < queue.count {
             let n = queue[head]
@@ -162,7 +152,6 @@ public struct CompiledRules {
                 while f != 0 && children[Int(f)][b] == nil { f = fail[Int(f)] }
                 let target = children[Int(f)][b] ?? 0
                 fail[Int(c)] = target == c ? 0 : target
-                depth[Int(c)] = depth[Int(n)] + 1
                 queue.append(c)
             }
             // Children are processed after their parent, so fail[n] is final here.
@@ -172,10 +161,10 @@ public struct CompiledRules {
         var labels: [UInt8] = []
         var targets: [UInt32] = []
         var nodes: [UInt32] = []
-        nodes.reserveCapacity(count * nodeWords)
+        nodes.reserveCapacity(count * 4)
         for n in 0..<count {
             let sorted = children[n].sorted { $0.key < $1.key }
-            nodes += [UInt32(labels.count), UInt32(sorted.count), fail[n], output[n], depth[n]]
+            nodes += [UInt32(labels.count), UInt32(sorted.count), fail[n], output[n]]
             for (b, c) in sorted { labels.append(b); targets.append(c) }
         }
         var root = [UInt32](repeating: 0, count: 256)
@@ -199,6 +188,9 @@ public struct CompiledRules {
     }
 }
 
+/// A compiled rule image that does not hold together: rebuild it from the rules.
+public struct CorruptRuleImage: Error, Sendable {}
+
 /// Owns an image held in memory.
 final class ImageBox {
     let buffer: UnsafeMutableRawBufferPointer
@@ -218,19 +210,19 @@ public struct RuleHit: Sendable, Equatable {
 }
 
 extension CompiledRules {
-    /// An image this process just compiled (trusted, not checked again).
+    /// An image this process just compiled.
     public static func inMemory(_ bytes: [UInt8]) -> CompiledRules? {
         let box = ImageBox(bytes)
-        return CompiledRules(layoutOf: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(box.buffer)[0..<bytes.count]), owner: box)
+        return CompiledRules(image: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(box.buffer)[0..<bytes.count]), owner: box)
     }
 
     /// The first rule (lowest position) whose text occurs in any field, the first field it
     /// occurs in (sender, then subject, then body), and where. One pass over each field, and
     /// the matched text comes from the offsets the pass found: linear whatever the rules.
-    public func firstMatch(_ m: some RuleSubject) -> RuleHit? {
+    public func firstMatch(_ m: some RuleSubject) throws(CorruptRuleImage) -> RuleHit? {
         var best: (position: Int, end: Int, field: MatchField, text: String)? = nil
         for (field, text) in [(MatchField.sender, m.sender), (.subject, m.subject), (.body, m.body)] {
-            guard let hit = firstRule(in: text) else { continue }
+            guard let hit = try firstRule(in: text) else { continue }
             if best == nil || hit.position < best!.position { best = (hit.position, hit.end, field, text) }
             if hit.position == 0 { break }
         }

@@ -76,6 +76,7 @@ public struct RuleSet {
 
     /// The first matching rule, or nil (the default type and priority then apply).
     public func firstMatch(_ m: some RuleSubject) -> RuleMatch? {
-        compiled.firstMatch(m).map { RuleMatch(rule: rules[$0.position], field: $0.field, matchedText: $0.matchedText) }
+        // Compiled here, so never damaged.
+        (try? compiled.firstMatch(m))?.map { RuleMatch(rule: rules[$0.position], field: $0.field, matchedText: $0.matchedText) }
     }
 }

@@ -56,17 +56,16 @@ public final class SQLiteStore: TicketStore {
         try migrate()
     }
 
-    /// Takes from the database and its -wal and -shm files every permission other users have
-    /// (files made by older versions, or by hand); returns the files changed. Also removes the
-    /// rule cache file older versions kept beside the database (the index is now inside it).
+    /// Takes from the database, its -wal and -shm files and the rule index copy every
+    /// permission other users have (files made by older versions, or by hand); returns the
+    /// files changed.
     public func restrictFileModes() -> [String] {
         var changed: [String] = []
-        for file in [path, path + "-wal", path + "-shm"] {
+        for file in [path, path + "-wal", path + "-shm", path + "-rules"] {
             var st = stat()
             guard stat(file, &st) == 0, st.st_mode & 0o007 != 0 else { continue }
             if chmod(file, st.st_mode & 0o770) == 0 { changed.append(file) }
         }
-        unlink(path + "-rules")
         return changed
     }
 
@@ -103,10 +102,19 @@ public final class SQLiteStore: TicketStore {
                                      notifyEmails: $0[4].text ?? "")
         }
         let version = try rulesVersion()
-        let index = try connection.blob("SELECT image FROM rule_index WHERE id = 1 AND version = ?", [.int(Int64(version))])
+        let databaseID = try connection.scalar("SELECT value FROM meta WHERE key = 'database_id'")?.int ?? 0
+        // The mapped copy reads only the pages matching walks through (an index of 10,000
+        // rules is 4 MB); the row is read when there is no good copy.
+        let cache = RulesIndexFile(path: path + "-rules", databaseID: databaseID, version: version)
+        var index = cache.map()
+        if index == nil, let row = try connection.blob("SELECT image FROM rule_index WHERE id = 1 AND version = ?", [.int(Int64(version))]) {
+            if !readOnly { cache.write(Array(row.bytes)) }  // the copy was missing or stale
+            index = row
+        }
         let save: (([UInt8]) throws -> Void)? = readOnly ? nil : { [connection] image in
             try connection.prepare("INSERT OR REPLACE INTO rule_index (id, version, image) VALUES (1, ?, ?)")
                 .run([.int(Int64(version)), .blob(image)])
+            cache.write(image)
         }
         return Configuration(settings: settings, ticketTypes: types, rulesVersion: version, storedRulesIndex: index,
                              loadRule: { id in try self.ruleRows(id: id).first }, loadRules: { try self.ruleRows() },
@@ -301,6 +309,64 @@ public final class SQLiteStore: TicketStore {
 
     public func count(_ what: CountedThing) throws -> Int {
         Int(try connection.scalar("SELECT count(*) FROM \(what.rawValue)")?.int ?? 0)
+    }
+}
+
+/// The copy of the compiled rule index beside the database ("wt.db-rules"): a header naming
+/// the database (its random id) and the rules version, then the image. Anyone who can write
+/// the folder can write it, so it is only a candidate: a copy for another database or
+/// version is ignored, and the image's own checks (as matching reads it) catch damage.
+struct RulesIndexFile {
+    static let magic: UInt64 = 0x3243_5457_0000_0002  // "WTC2"
+    static let headerSize = 32
+    let path: String
+    let databaseID: Int64
+    let version: UInt64
+
+    /// The image of a copy made for this database and version, mapped; nil otherwise.
+    func map() -> StoredBytes? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size >= Self.headerSize,
+              let p = mmap(nil, Int(st.st_size), PROT_READ, MAP_SHARED, fd, 0), p != MAP_FAILED else { return nil }
+        let whole = UnsafeRawBufferPointer(start: p, count: Int(st.st_size))
+        let ok = whole.loadUnaligned(as: UInt64.self) == Self.magic
+            && whole.loadUnaligned(fromByteOffset: 8, as: Int64.self) == databaseID
+            && whole.loadUnaligned(fromByteOffset: 16, as: UInt64.self) == version
+            && whole.loadUnaligned(fromByteOffset: 24, as: UInt64.self) == UInt64(st.st_size) - UInt64(Self.headerSize)
+        guard ok else {
+            munmap(p, Int(st.st_size))
+            return nil
+        }
+        return StoredBytes(mapping: p, length: Int(st.st_size), bytes: UnsafeRawBufferPointer(rebasing: whole[Self.headerSize...]))
+    }
+
+    /// Writes a copy beside the database, aside and renamed so that no reader sees half of
+    /// one; best effort (without it, deliveries read the row).
+    func write(_ image: [UInt8]) {
+        var header: [UInt8] = []
+        for v in [Self.magic, UInt64(bitPattern: databaseID), version, UInt64(image.count)] { withUnsafeBytes(of: v.littleEndian) { header += $0 } }
+        let tmp = path + ".tmp.\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode_t(SQLiteStore.fileMode))
+        guard fd >= 0 else { return }
+        fchmod(fd, mode_t(SQLiteStore.fileMode))
+        let ok = writeAll(fd, header) && writeAll(fd, image) && fsync(fd) == 0
+        close(fd)
+        if !ok || rename(tmp, path) != 0 { unlink(tmp) }
+    }
+}
+
+func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBytes { p in
+        var off = 0
+        while off < p.count {
+            let n = write(fd, p.baseAddress! + off, p.count - off)
+            if n < 0 { if errno == EINTR { continue }; return false }
+            off += n
+        }
+        return true
     }
 }
 

@@ -147,9 +147,11 @@ enum Schema {
         CREATE INDEX attachments_sha256 ON attachments(sha256);
         """),
         ("5 rule index in the database; users from mail", """
-        -- The compiled rule index, kept with the rules it was built from: no file beside the
-        -- database can disagree with it or crash a delivery. Rebuilt when rules_version moves.
+        -- The compiled rule index, kept with the rules it was built from, for rules_version.
+        -- A copy beside the database is mapped by deliveries; it names this database by a
+        -- random id, so that another database's copy is never taken for it.
         CREATE TABLE rule_index (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL, image BLOB NOT NULL);
+        INSERT INTO meta (key, value) VALUES ('database_id', random());
         -- A sender who becomes a user is named by the address and keeps the From name apart,
         -- so that mail can never take, or block, a name an administrator gives.
         ALTER TABLE users ADD COLUMN origin TEXT NOT NULL DEFAULT 'admin';

@@ -71,16 +71,26 @@ public struct Configuration {
     }
 }
 
-/// Bytes read from the database into memory that never moves, freed with the last reference.
+/// Bytes from the database or a file beside it, in memory that never moves (a copy, or a
+/// read-only mapping), freed with the last reference.
 public final class StoredBytes {
-    private let storage: UnsafeMutableRawBufferPointer
+    private let release: () -> Void
     public let bytes: UnsafeRawBufferPointer
+
     init(copying p: UnsafeRawPointer?, count: Int) {
-        storage = .allocate(byteCount: max(count, 1), alignment: 8)
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 8)
         if let p, count > 0 { storage.copyMemory(from: UnsafeRawBufferPointer(start: p, count: count)) }
         bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(storage)[0..<count])
+        release = { storage.deallocate() }
     }
-    deinit { storage.deallocate() }
+
+    /// `bytes` within a mapping of `length` bytes at `base`, unmapped on release.
+    init(mapping base: UnsafeMutableRawPointer, length: Int, bytes: UnsafeRawBufferPointer) {
+        self.bytes = bytes
+        release = { munmap(base, length) }
+    }
+
+    deinit { release() }
 }
 
 /// A ticket to create, decided before any write.

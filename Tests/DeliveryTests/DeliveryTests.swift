@@ -86,11 +86,24 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         #expect(r.matchedRule == "vpn")
         // The next delivery finds a good index again.
         let image = try #require(try d.store.configuration().storedRulesIndex)
-        #expect(CompiledRules(validating: image.bytes, owner: image) != nil)
+        let c = try #require(CompiledRules(image: image.bytes, owner: image))
+        #expect(try c.firstRule(in: "a vpn")?.position == 0)
     }
 
-    @Test func aRuleFileBesideTheDatabaseIsNotRead() throws {
-        // Older versions cached the index in "wt.db-rules"; a planted one changes nothing.
+    @Test func aDamagedCopyBesideTheDatabaseIsCaughtAndRebuilt() throws {
+        let d = try desk([rule("vpn", "vpn", order: 1)])
+        try d.deliver(mail(subject: "VPN down"))
+        // Keep the header (right database, right version), damage every node and edge.
+        var copy = try #require(FileManager.default.contents(atPath: d.path + "-rules"))
+        for i in 32 + 24 + 12 + 1024..<copy.count { copy[i] = 0xEE }
+        _ = FileManager.default.createFile(atPath: d.path + "-rules", contents: copy)
+        #expect(try d.deliver(mail(subject: "VPN still down")).matchedRule == "vpn")
+        #expect(FileManager.default.contents(atPath: d.path + "-rules") != copy)
+        #expect(try d.deliver(mail(subject: "Printer jam")).matchedRule == nil)
+    }
+
+    @Test func aRuleFileInAnOlderFormatIsNotRead() throws {
+        // Older versions cached the index in "wt.db-rules" under another layout; a planted one changes nothing.
         let d = try desk([rule("vpn", "vpn", order: 1)])
         let other = CompiledRules.compile(texts: ["printer"], ids: [999], version: 2)
         _ = FileManager.default.createFile(atPath: d.path + "-rules", contents: Data(repeating: 0xFF, count: 24) + Data(other))

@@ -94,32 +94,35 @@ func msg(sender: String = "Bob <bob@example.org>", subject: String = "", body: S
         #expect(set.firstMatch(msg(subject: "never-matching-text-")) == nil)
     }
 
-    @Test func theCompiledImageReadsBackAndRejectsDamage() {
+    @Test func theCompiledImageReadsBackAndRejectsDamage() throws {
         let image = CompiledRules.compile(texts: ["alpha", "beta"], ids: [10, 20], version: 7)
-        let c = image.withUnsafeBytes { CompiledRules(validating: $0, owner: nil) }
+        let c = image.withUnsafeBytes { CompiledRules(image: $0, owner: nil) }
         #expect(c?.version == 7)
         #expect(c?.ruleCount == 2)
         #expect(c?.ruleID(at: 1) == 20)
-        #expect(c?.firstRule(in: "xx beta alpha")?.position == 0)
-        #expect(c?.firstRule(in: "xx beta alpha")?.end == 13)
-        #expect(Array(image.prefix(image.count - 1)).withUnsafeBytes { CompiledRules(validating: $0, owner: nil) } == nil)
-        #expect([UInt8]([1, 2, 3]).withUnsafeBytes { CompiledRules(validating: $0, owner: nil) } == nil)
-        #expect([UInt8](repeating: 0, count: 64).withUnsafeBytes { CompiledRules(validating: $0, owner: nil) } == nil)
+        #expect(try c?.firstRule(in: "xx beta alpha")?.position == 0)
+        #expect(try c?.firstRule(in: "xx beta alpha")?.end == 13)
+        #expect(Array(image.prefix(image.count - 1)).withUnsafeBytes { CompiledRules(image: $0, owner: nil) } == nil)
+        #expect([UInt8]([1, 2, 3]).withUnsafeBytes { CompiledRules(image: $0, owner: nil) } == nil)
+        #expect([UInt8](repeating: 0, count: 64).withUnsafeBytes { CompiledRules(image: $0, owner: nil) } == nil)
     }
 }
 
-/// An image read back from the database is untrusted: damage must never crash, hang or run
-/// past linear time.
-@Suite struct RuleImageValidationTests {
+/// An image read back from the database is untrusted: damage must never crash, loop or run
+/// past linear time. Matching checks what it follows and throws on damage.
+@Suite struct RuleImageDamageTests {
     static let texts = ["internet", "internet down", "printer", "he", "she", "his", "hers", "über", "δίκτυο"]
     static let image = CompiledRules.compile(texts: texts, ids: texts.indices.map { Int64($0 + 1) }, version: 3)
+    // Walks every node the damage tests touch ("ix" leaves the node of "i" by its fail link)
+    // before the first rule's text, which ends matching.
+    static let probe = "ushers his ix iy printer über δίκτυο " + String(repeating: "internet dow", count: 200)
 
     /// Offsets of the parts of the image, as `compile` lays it out.
     static func layout(_ image: [UInt8]) -> (nodes: Int, nodeCount: Int, targets: Int) {
         func u32(_ o: Int) -> Int { Int(image[o]) | Int(image[o + 1]) << 8 | Int(image[o + 2]) << 16 | Int(image[o + 3]) << 24 }
         let rules = u32(12), nodeCount = u32(16), edges = u32(20)
         let nodes = 24 + rules * 12 + 256 * 4
-        let targets = nodes + nodeCount * 20 + (edges + 3) / 4 * 4
+        let targets = nodes + nodeCount * 16 + (edges + 3) / 4 * 4
         return (nodes, nodeCount, targets)
     }
 
@@ -127,55 +130,71 @@ func msg(sender: String = "Bob <bob@example.org>", subject: String = "", body: S
         for k in 0..<4 { image[offset + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) }
     }
 
-    static func accepts(_ image: [UInt8]) -> Bool { image.withUnsafeBytes { CompiledRules(validating: $0, owner: nil) } != nil }
-
-    @Test func theCompiledImageIsAccepted() {
-        #expect(Self.accepts(Self.image))
-    }
-
-    @Test func aFailLinkToItselfIsRefused() {
-        // Node 1's fail link pointing at node 1 would loop forever on the first mismatch.
-        var image = Self.image
-        Self.put(&image, Self.layout(image).nodes + 1 * 20 + 8, 1)
-        #expect(!Self.accepts(image))
-    }
-
-    @Test func aFailLinkToADeeperNodeIsRefused() {
-        // Node 1 (depth 1) failing to its own child (depth 2) makes matching quadratic or endless.
-        var image = Self.image
-        let l = Self.layout(image)
-        let child = UInt32(image[l.targets]) | UInt32(image[l.targets + 1]) << 8
-        Self.put(&image, l.nodes + 1 * 20 + 8, child)
-        #expect(!Self.accepts(image))
-    }
-
-    @Test func indexesOutsideTheImageAreRefused() {
-        let l = Self.layout(Self.image)
-        for (offset, value) in [(l.nodes + 2 * 20 + 8, UInt32(l.nodeCount)),       // fail link past the last node
-                                (l.nodes + 2 * 20 + 12, UInt32(Self.texts.count)),  // output past the last rule
-                                (l.nodes + 2 * 20, UInt32.max - 1),                 // edge start wraps around
-                                (l.targets, UInt32(l.nodeCount) + 5),               // edge target past the last node
-                                (24 + Self.texts.count * 12 + Int(UInt8(ascii: "i")) * 4, UInt32(l.nodeCount))] {  // root edge
-            var image = Self.image
-            Self.put(&image, offset, value)
-            #expect(!Self.accepts(image), "offset \(offset) = \(value)")
+    /// Matching the probe text: the rule found, or nil, or "damaged".
+    static func match(_ image: [UInt8]) -> String {
+        image.withUnsafeBytes { raw in
+            guard let c = CompiledRules(image: raw, owner: nil) else { return "refused" }
+            do {
+                return try c.firstRule(in: probe).map { String($0.position) } ?? "none"
+            } catch {
+                return "damaged"
+            }
         }
     }
 
-    @Test func randomDamageIsRefusedOrHarmless() {
+    /// The root edge for byte `b`: the node the text reaches on its first letter.
+    static func rootEdge(_ b: Character) -> Int { 24 + texts.count * 12 + Int(b.asciiValue!) * 4 }
+
+    @Test func theCompiledImageMatches() {
+        #expect(Self.match(Self.image) == "0")
+    }
+
+    @Test func aFailLinkToItselfIsDamageNotALoop() {
+        var image = Self.image
+        let l = Self.layout(image)
+        // The node reached on "i" failing to itself: the first mismatch after an "i" would loop.
+        let node = Int(image[Self.rootEdge("i")])
+        Self.put(&image, l.nodes + node * 16 + 8, UInt32(node))
+        #expect(Self.match(image) == "damaged")
+    }
+
+    @Test func aChainOfFailLinksCannotCostMoreThanTheText() {
+        // Every node failing to the node before it: unbounded fail walks in a bad image.
+        var image = Self.image
+        let l = Self.layout(image)
+        for n in 1..<l.nodeCount { Self.put(&image, l.nodes + n * 16 + 8, UInt32(n - 1)) }
+        #expect(Self.match(image) == "damaged")
+    }
+
+    @Test func indexesOutsideTheImageAreDamage() {
+        let l = Self.layout(Self.image)
+        let i = Int(Self.image[Self.rootEdge("i")])
+        for (offset, value) in [(l.nodes + i * 16 + 8, UInt32(l.nodeCount)),   // fail link past the last node
+                                (l.nodes + i * 16, UInt32.max - 1),             // edge start wraps around
+                                (l.nodes + i * 16 + 4, UInt32(1 << 30)),        // edge count past the edges
+                                (Self.rootEdge("i"), UInt32(l.nodeCount))] {      // root edge past the last node
+            var image = Self.image
+            Self.put(&image, offset, value)
+            #expect(Self.match(image) == "damaged", "offset \(offset) = \(value)")
+        }
+        // An output past the last rule, on the node the text reaches on its first "s".
+        var image = Self.image
+        Self.put(&image, l.nodes + Int(Self.image[Self.rootEdge("s")]) * 16 + 12, UInt32(Self.texts.count))
+        #expect(Self.match(image) == "damaged")
+    }
+
+    @Test func randomDamageIsRefusedDetectedOrHarmless() {
         var g = SystemRandomNumberGenerator()
-        let text = "the INTERNET is down, ushers his über δίκτυο " + String(repeating: "internet dow", count: 200)
+        var outcomes: Set<String> = []
         for _ in 0..<3_000 {
             var image = Self.image
             for _ in 0..<Int.random(in: 1...4, using: &g) {
                 image[Int.random(in: 0..<image.count, using: &g)] = UInt8.random(in: 0...255, using: &g)
             }
-            // Accepted or not, matching must end: every index was checked.
-            if let c = image.withUnsafeBytes({ CompiledRules(validating: $0, owner: nil) }) {
-                _ = c.firstRule(in: text)
-                _ = c.firstMatch(msg(subject: text, body: text))
-            }
+            // Whatever the damage, matching ends with an answer.
+            outcomes.insert(Self.match(image) == "damaged" ? "damaged" : "answer")
         }
+        #expect(outcomes.contains("damaged"))
     }
 }
 

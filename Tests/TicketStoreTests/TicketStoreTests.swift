@@ -217,16 +217,37 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         }
     }
 
-    @Test func restrictingModesTakesOtherUsersAccessAndTheOldRulesFile() throws {
+    @Test func restrictingModesTakesOtherUsersAccess() throws {
         let t = try TempDB()
         let store = try SQLiteStore(path: t.path)
+        try store.configuration().saveRulesIndex([1, 2, 3])
         chmod(t.path, 0o644)
-        _ = FileManager.default.createFile(atPath: t.path + "-rules", contents: Data([1, 2, 3]))
-        #expect(store.restrictFileModes() == [t.path])
+        chmod(t.path + "-rules", 0o666)
+        #expect(store.restrictFileModes() == [t.path, t.path + "-rules"])
         var st = stat()
         #expect(stat(t.path, &st) == 0 && st.st_mode & 0o777 == 0o640)
-        #expect(!FileManager.default.fileExists(atPath: t.path + "-rules"))
+        #expect(stat(t.path + "-rules", &st) == 0 && st.st_mode & 0o777 == 0o660)
         #expect(store.restrictFileModes() == [])
+    }
+
+    @Test func theIndexCopyBesideTheDatabaseIsUsedOnlyForItsDatabaseAndVersion() throws {
+        let a = try TempDB(), b = try TempDB()
+        let storeA = try SQLiteStore(path: a.path), storeB = try SQLiteStore(path: b.path)
+        try storeA.configuration().saveRulesIndex([1, 2, 3])
+        var st = stat()
+        #expect(stat(a.path + "-rules", &st) == 0 && st.st_mode & 0o777 == 0o640)
+        // Read from the copy even with the row gone.
+        try storeA.connection.execute("DELETE FROM rule_index")
+        #expect(try storeA.configuration().storedRulesIndex.map { Array($0.bytes) } == [1, 2, 3])
+        // B is at the same rules version, but the copy names A.
+        #expect(try storeA.rulesVersion() == storeB.rulesVersion())
+        _ = FileManager.default.createFile(atPath: b.path + "-rules", contents: FileManager.default.contents(atPath: a.path + "-rules"))
+        #expect(try storeB.configuration().storedRulesIndex == nil)
+        // A missing copy is written again from the row.
+        try storeB.configuration().saveRulesIndex([4, 5])
+        unlink(b.path + "-rules")
+        #expect(try storeB.configuration().storedRulesIndex.map { Array($0.bytes) } == [4, 5])
+        #expect(FileManager.default.fileExists(atPath: b.path + "-rules"))
     }
 
     // MARK: Users from mail
