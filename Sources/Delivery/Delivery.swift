@@ -37,11 +37,11 @@ public struct Deliverer {
         let (key, rawDigest) = Self.deliveryKey(raw: raw.bytes, recipient: envelope.recipient)
         var matched: String? = nil
         var defects: [String] = []
-        let outcome = try store.deliver(key: key, raw: UnsafeRawBufferPointer(raw.bytes), rawSHA256: rawDigest, envelope: envelope) { config in
-            let decided = try Self.plan(message, raw: raw, envelope: envelope, config: config)
+        let outcome = try store.deliver(key: key, raw: UnsafeRawBufferPointer(raw.bytes), rawSHA256: rawDigest, envelope: envelope) { config, lookup in
+            let decided = try Self.plan(message, raw: raw, envelope: envelope, config: config, lookup: lookup)
             matched = decided.rule
             defects = decided.defects
-            return decided.ticket
+            return decided.plan
         }
         return DeliveryReport(outcome: outcome, size: raw.count, messageID: message.messageID, matchedRule: matched, defects: defects)
     }
@@ -63,7 +63,10 @@ public struct Deliverer {
 
     /// Applies the rules: the compiled index finds the first rule whose text occurs in the
     /// sender, subject or body; no match gives the default type and priority.
-    public static func decide(_ subject: some RuleSubject, config: Configuration, withTried: Bool = false) throws -> RuleDecision {
+    /// The ticket type is the matching rule's, else that of the type receiving for the
+    /// envelope recipient, else the default; mail marked as spam gets the spam type when set.
+    public static func decide(_ subject: some RuleSubject, config: Configuration, recipient: String? = nil, spam: Bool = false,
+                              withTried: Bool = false) throws -> RuleDecision {
         var match: RuleMatch? = nil
         var position: Int? = nil
         var compiled = try rulesIndex(config)
@@ -84,7 +87,9 @@ public struct Deliverer {
             let enabled = try config.rules().filter(\.enabled).map(rule)
             tried = Array(enabled.prefix(position.map { $0 + 1 } ?? enabled.count))
         }
-        let typeName = match?.rule.ticketType ?? config.setting("default_ticket_type") ?? "General"
+        let byRecipient = recipient.flatMap { r in config.ticketTypes.first { t in t.addresses.contains { $0.lowercased() == r.lowercased() } } }
+        var typeName = match?.rule.ticketType ?? byRecipient?.name ?? config.setting("default_ticket_type") ?? "General"
+        if spam, let s = config.setting("spam_ticket_type"), !s.isEmpty { typeName = s }
         let type = config.ticketTypes.first { $0.name.lowercased() == typeName.lowercased() }
         return RuleDecision(match: match, tried: tried, ticketType: type?.name ?? typeName,
                             priority: match?.rule.priority ?? config.setting("default_priority") ?? "Medium",
@@ -125,20 +130,20 @@ public struct Deliverer {
     /// as long as a header line may be, a name, an address as long as SMTP allows.
     public static let maxSubject = 998, maxName = 200, maxAddress = 320
 
-    /// Decides the ticket: pure, from the message, the raw bytes as they will be stored, and
-    /// the configuration.
-    public static func plan(_ message: Message, raw: ByteBuffer, envelope: Envelope,
-                            config: Configuration) throws -> (ticket: TicketPlan, rule: String?, defects: [String]) {
+    /// Decides what to write: pure, from the message, the raw bytes as they will be stored,
+    /// the configuration and what the store knows.
+    public static func plan(_ message: Message, raw: ByteBuffer, envelope: Envelope, config: Configuration,
+                            lookup: any ConversationLookup) throws -> (plan: DeliveryPlan, decision: Decision, rule: String?, defects: [String]) {
+        let d = try conversation(message, envelope: envelope, config: config, lookup: lookup)
+        if d.action == .loop { return (.loop(reasons: d.reasons), d, nil, []) }
         let content = message.content()
         var who = requester(message, envelope: envelope)
         who.name = who.name.map { capped($0, maxName) }
         if let a = who.address, a.utf8.count > maxAddress { who.address = nil }
         let subject = capped(message.subject ?? "", maxSubject)
-        let decision = try decide(ruleSubject(who, subject: subject, content: content), config: config)
         let allDefects = message.defects + content.defects
-        let severe = allDefects.filter(\.isSevere)
+        let flagged = d.flagged || allDefects.contains(where: \.isSevere)
         var detail = ""
-        if let m = decision.match { detail += "rule: \(m.rule.name) (\(m.field.rawValue): \"\(capped(m.matchedText, maxSubject))\")\n" }
         if !allDefects.isEmpty { detail += "defects:\n" + allDefects.map { "  \($0)" }.joined(separator: "\n") }
         let attachments = zip(message.structure.attachments, content.attachments).map { part, info in
             // Bytes that are a range of the stored message are stored as that range (not when
@@ -148,19 +153,42 @@ public struct Deliverer {
                                          size: info.size, sha256: info.sha256, inline: info.inline, contentID: info.contentID,
                                          rawRange: inRaw, data: { sink in part.decodeBody(into: sink) })
         }
-        let ticket = TicketPlan(
+        let messageID = message.messageID.map { capped($0, maxSubject) }
+        func event(_ kind: String) -> EventPlan {
+            EventPlan(kind: kind, authorAddress: who.address, authorName: who.name, subject: subject, body: content.bodyText,
+                      quotedAt: kind == "bounce" ? nil : quotedTextOffset(content.bodyText), messageID: messageID, flagged: flagged,
+                      detail: detail, reasons: d.reasons, attachments: attachments, automatic: d.automatic)
+        }
+        switch d.action {
+        case .followUp:
+            let plan = DeliveryPlan.followUp(ticket: d.ticket!, event: event(d.eventKind), reopen: d.reopen,
+                                             notify: d.eventKind == "reply" ? "reply" : "ticket_updated")
+            return (plan, d, nil, allDefects.map(\.description))
+        case .bounce:
+            return (.bounce(ticket: d.ticket!, event: event("bounce"), failedRecipients: d.failedRecipients), d, nil, allDefects.map(\.description))
+        default:
+            break
+        }
+        let rules = try decide(ruleSubject(who, subject: subject, content: content), config: config,
+                               recipient: envelope.recipient, spam: d.spam)
+        if let m = rules.match { detail = "rule: \(m.rule.name) (\(m.field.rawValue): \"\(capped(m.matchedText, maxSubject))\")\n" + detail }
+        var ticket = TicketPlan(
             subject: subject.isEmpty ? "(no subject)" : subject,
             body: content.bodyText,
             requesterAddress: who.address,
             requesterName: who.name,
-            ticketType: decision.ticketType,
-            priority: decision.priority,
-            messageID: message.messageID.map { capped($0, maxSubject) },
-            flagged: !severe.isEmpty,
+            ticketType: rules.ticketType,
+            priority: rules.priority,
+            messageID: messageID,
+            flagged: flagged,
             detail: detail,
             attachments: attachments,
-            notify: !isAutomated(message, envelope: envelope))
-        return (ticket, decision.match?.rule.name, allDefects.map(\.description))
+            notify: true)
+        ticket.recipient = envelope.recipient.map { capped($0, maxAddress) }
+        ticket.linkedTicket = d.linkedTicket
+        ticket.automatic = d.automatic
+        ticket.reasons = d.reasons
+        return (.newTicket(ticket), d, rules.match?.rule.name, allDefects.map(\.description))
     }
 
     /// At most `limit` characters, cut on a character boundary, with "…" where it was cut.
@@ -184,18 +212,6 @@ public struct Deliverer {
         case "text/html": return "attachment.html"
         default: return "attachment." + (sub.count <= 8 && sub.allSatisfy { $0.isLetter || $0.isNumber } ? sub : "bin")
         }
-    }
-
-    /// Mail that no automatic reply may answer (RFC 3834): auto-submitted, bulk, list or
-    /// bounce mail.
-    static func isAutomated(_ m: Message, envelope: Envelope) -> Bool {
-        if let s = envelope.sender, s.isEmpty || s == "<>" { return true }
-        let h = m.headers
-        if let a = h.text("auto-submitted")?.lowercased(), !a.hasPrefix("no") { return true }
-        if let p = h.text("precedence")?.lowercased(), ["bulk", "junk", "list"].contains(p) { return true }
-        if h.first("list-id") != nil || h.first("x-auto-response-suppress") != nil { return true }
-        let local = (m.from.first?.address ?? envelope.sender ?? "").lowercased().split(separator: "@").first.map(String.init) ?? ""
-        return local == "mailer-daemon" || local == "postmaster"
     }
 }
 

@@ -32,11 +32,15 @@ public struct TicketTypeRecord: Sendable, Equatable {
     public var name: String
     public var technician: String?
     public var notifyEmails: [String]
+    /// Helpdesk addresses this type receives for: mail to one gets this type unless a rule
+    /// matches first.
+    public var addresses: [String]
 
-    public init(name: String, technician: String?, notifyEmails: [String]) {
+    public init(name: String, technician: String?, notifyEmails: [String], addresses: [String] = []) {
         self.name = name
         self.technician = technician
         self.notifyEmails = notifyEmails
+        self.addresses = addresses
     }
 }
 
@@ -100,8 +104,13 @@ extension SQLiteStore {
     }
 
     public func ticketTypeRecords() throws -> [TicketTypeRecord] {
-        try connection.query("SELECT t.name, u.name, t.notify_emails FROM ticket_types t LEFT JOIN users u ON u.id = t.technician_id ORDER BY t.id").map {
-            TicketTypeRecord(name: $0[0].text ?? "", technician: $0[1].text, notifyEmails: splitList($0[2].text ?? ""))
+        var addresses: [Int64: [String]] = [:]
+        for r in try connection.query("SELECT type_id, address FROM type_addresses ORDER BY rowid") {
+            addresses[r[0].int ?? 0, default: []].append(r[1].text ?? "")
+        }
+        return try connection.query("SELECT t.name, u.name, t.notify_emails, t.id FROM ticket_types t LEFT JOIN users u ON u.id = t.technician_id ORDER BY t.id").map {
+            TicketTypeRecord(name: $0[0].text ?? "", technician: $0[1].text, notifyEmails: splitList($0[2].text ?? ""),
+                             addresses: addresses[$0[3].int ?? 0] ?? [])
         }
     }
 
@@ -263,13 +272,29 @@ extension SQLiteStore {
         }
         let emails = t.notifyEmails.map { $0.trimmingSpaces }.filter { !$0.isEmpty }
         for e in emails where !isPlausibleAddress(e) { throw InvalidInput("notify", "\"\(e)\" is not an e-mail address") }
+        let addresses = t.addresses.map { $0.trimmingSpaces }.filter { !$0.isEmpty }
+        var seen = Set<String>()
+        for a in addresses {
+            guard isPlausibleAddress(a) else { throw InvalidInput("address", "\"\(a)\" is not an e-mail address") }
+            guard seen.insert(a.lowercased()).inserted else { throw InvalidInput("address", "\(a) is listed twice") }
+            if let other = try connection.query("SELECT t.id, t.name FROM type_addresses a JOIN ticket_types t ON t.id = a.type_id WHERE a.address = ?",
+                                                [.text(a)]).first, other[0].int != existing {
+                throw InvalidInput("address", "\(a) already belongs to ticket type \"\(other[1].text ?? "")\"")
+            }
+        }
+        let id: Int64
         if let existing {
             try connection.prepare("UPDATE ticket_types SET name = ?, technician_id = ?, notify_emails = ? WHERE id = ?")
                 .run([.text(name), techID.map(SQLValue.int) ?? .null, .text(emails.joined(separator: ";")), .int(existing)])
+            id = existing
         } else {
             try connection.prepare("INSERT INTO ticket_types (name, technician_id, notify_emails) VALUES (?, ?, ?)")
                 .run([.text(name), techID.map(SQLValue.int) ?? .null, .text(emails.joined(separator: ";"))])
+            id = connection.lastInsertRowID
         }
+        try connection.prepare("DELETE FROM type_addresses WHERE type_id = ?").run([.int(id)])
+        let ins = try connection.prepare("INSERT INTO type_addresses (address, type_id) VALUES (?, ?)")
+        for a in addresses { try ins.run([.text(a), .int(id)]) }
     }
 
     public func removeTicketType(named name: String) throws {
@@ -285,8 +310,9 @@ extension SQLiteStore {
         if !rules.isEmpty { throw InvalidInput("name", "ticket type \"\(name)\" is used by the rules \(rules.map { "\"\($0)\"" }.joined(separator: ", "))") }
         let tickets = try connection.scalar("SELECT count(*) FROM tickets WHERE ticket_type_id = ?", [.int(id)])?.int ?? 0
         if tickets > 0 { throw InvalidInput("name", "ticket type \"\(name)\" is used by \(tickets) tickets") }
-        if try connection.scalar("SELECT value FROM settings WHERE key = 'default_ticket_type'")?.text?.lowercased() == name.lowercased() {
-            throw InvalidInput("name", "ticket type \"\(name)\" is the default_ticket_type setting")
+        for key in ["default_ticket_type", "spam_ticket_type"]
+        where try connection.scalar("SELECT value FROM settings WHERE key = ?", [.text(key)])?.text?.lowercased() == name.lowercased() {
+            throw InvalidInput("name", "ticket type \"\(name)\" is the \(key) setting")
         }
         try connection.prepare("DELETE FROM ticket_types WHERE id = ?").run([.int(id)])
     }

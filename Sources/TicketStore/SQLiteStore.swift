@@ -5,7 +5,7 @@ internal import CSQLite
 
 /// The ticket store in one SQLite file: WAL journal, synchronous=FULL, writes in BEGIN
 /// IMMEDIATE transactions.
-public final class SQLiteStore: TicketStore {
+public final class SQLiteStore: TicketStore, ConversationLookup {
     let connection: Connection
     public let path: String
 
@@ -82,10 +82,9 @@ public final class SQLiteStore: TicketStore {
             for (i, m) in Schema.migrations.enumerated() where i >= current {
                 try connection.execute(m.sql)
             }
-            if current == 0 {
-                let ins = try connection.prepare("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)")
-                for (k, v) in Schema.defaultSettings { try ins.run([.text(k), .text(v)]) }
-            }
+            // Settings a migration brings start at their defaults; set ones stay as they are.
+            let ins = try connection.prepare("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)")
+            for (k, v) in Schema.defaultSettings { try ins.run([.text(k), .text(v)]) }
             try connection.execute("PRAGMA user_version = \(Schema.migrations.count)")
         }
     }
@@ -95,11 +94,14 @@ public final class SQLiteStore: TicketStore {
     public func configuration() throws -> Configuration {
         var settings: [String: String] = [:]
         for r in try connection.query("SELECT key, value FROM settings") { settings[r[0].text ?? ""] = r[1].text ?? "" }
-        let types = try connection.query("""
+        var types = try connection.query("""
             SELECT t.id, t.name, u.name, t.technician_id, t.notify_emails FROM ticket_types t LEFT JOIN users u ON u.id = t.technician_id ORDER BY t.id
             """).map {
             Configuration.TicketType(id: $0[0].int ?? 0, name: $0[1].text ?? "", technician: $0[2].text, technicianID: $0[3].int,
                                      notifyEmails: $0[4].text ?? "")
+        }
+        for r in try connection.query("SELECT address, type_id FROM type_addresses ORDER BY rowid") {
+            if let i = types.firstIndex(where: { $0.id == r[1].int }) { types[i].addresses.append(r[0].text ?? "") }
         }
         let version = try rulesVersion()
         let databaseID = try connection.scalar("SELECT value FROM meta WHERE key = 'database_id'")?.int ?? 0
@@ -135,7 +137,7 @@ public final class SQLiteStore: TicketStore {
     // MARK: Delivery
 
     public func deliver(key: String, raw: UnsafeRawBufferPointer, rawSHA256: String, envelope: Envelope,
-                        plan makePlan: (Configuration) throws -> TicketPlan) throws -> DeliveryOutcome {
+                        plan makePlan: (Configuration, any ConversationLookup) throws -> DeliveryPlan) throws -> DeliveryOutcome {
         let c = connection
         return try c.transaction {
             if let existing = try c.query("SELECT ticket_id FROM deliveries WHERE key = ?", [.text(key)]).first {
@@ -145,7 +147,7 @@ public final class SQLiteStore: TicketStore {
                 return DeliveryOutcome(action: .duplicate, ticketNumber: existing[0].int)
             }
             let config = try configuration()
-            let plan = try makePlan(config)
+            let plan = try makePlan(config, self)
             let now = envelope.receivedAt
 
             try c.prepare("INSERT INTO raw_messages (received_at, sender, recipient, size, sha256, data) VALUES (?, ?, ?, ?, ?, zeroblob(?))")
@@ -161,57 +163,137 @@ public final class SQLiteStore: TicketStore {
                     off += n
                 }
             }
-
-            let requester = try resolveRequester(address: plan.requesterAddress, name: plan.requesterName,
-                                                 create: config.flag("create_unknown_users"), now: now)
-            let type = config.ticketTypes.first { $0.name.lowercased() == plan.ticketType.lowercased() }
-                ?? config.ticketTypes.first { $0.name.lowercased() == (config.setting("default_ticket_type") ?? "").lowercased() }
-            let technicianID = type?.technicianID
-            try c.prepare("""
-                INSERT INTO tickets (subject, body, requester_id, technician_id, ticket_type_id, priority, status, message_id, flagged, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, 'Open', ?, ?, ?, ?)
-                """).run([.text(plan.subject), .text(plan.body), requester.map(SQLValue.int) ?? .null, technicianID.map(SQLValue.int) ?? .null,
-                          type.map { SQLValue.int($0.id) } ?? .null, .text(plan.priority), plan.messageID.map(SQLValue.text) ?? .null,
-                          .int(plan.flagged ? 1 : 0), .int(now), .int(now)])
-            let ticketID = c.lastInsertRowID
-            try c.prepare("""
-                INSERT INTO ticket_events (ticket_id, kind, author_id, raw_message_id, message_id, subject, body, detail, created_at)
-                VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?)
-                """).run([.int(ticketID), requester.map(SQLValue.int) ?? .null, .int(rawID), plan.messageID.map(SQLValue.text) ?? .null,
-                          .text(plan.subject), .text(plan.body), .text(plan.detail), .int(now)])
-            let eventID = c.lastInsertRowID
-
-            if !plan.attachments.isEmpty {
-                let hasBlob = try c.prepare("SELECT 1 FROM blobs WHERE sha256 = ?")
-                let insBlob = try c.prepare("INSERT INTO blobs (sha256, size, data) VALUES (?, ?, zeroblob(?))")
-                let insAtt = try c.prepare("""
-                    INSERT INTO attachments (ticket_id, event_id, sha256, filename, content_type, size, inline, content_id,
-                                             raw_message_id, body_start, body_end, encoding)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            let create = config.flag("create_unknown_users")
+            let outcome: DeliveryOutcome
+            switch plan {
+            case .newTicket(let p):
+                outcome = DeliveryOutcome(action: .created, ticketNumber: try insertTicket(p, config: config, rawID: rawID, raw: raw, now: now))
+            case .followUp(let ticket, let event, let reopen, let notify):
+                let eventID = try insertEvent(event, ticket: ticket, rawID: rawID, raw: raw, create: create, now: now)
+                try c.prepare("UPDATE tickets SET updated_at = ?\(reopen ? ", status = 'Open'" : "") WHERE id = ?").run([.int(now), .int(ticket)])
+                if let notify {
+                    try c.prepare("INSERT INTO outbox (ticket_id, event_id, kind, created_at) VALUES (?, ?, ?, ?)")
+                        .run([.int(ticket), .int(eventID), .text(notify), .int(now)])
+                }
+                outcome = DeliveryOutcome(action: .followUp, ticketNumber: ticket)
+            case .bounce(let ticket, let event, let failed):
+                _ = try insertEvent(event, ticket: ticket, rawID: rawID, raw: raw, create: false, now: now)
+                try c.prepare("UPDATE tickets SET updated_at = ? WHERE id = ?").run([.int(now), .int(ticket)])
+                let mark = try c.prepare("""
+                    INSERT INTO bouncing_addresses (address, first_at, last_at, ticket_id, detail) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (address) DO UPDATE SET last_at = excluded.last_at, count = count + 1,
+                        ticket_id = excluded.ticket_id, detail = excluded.detail
                     """)
-                for a in plan.attachments {
-                    var location: [SQLValue] = [.null, .null, .null, .null]
-                    if let (range, encoding) = a.rawRange, range.lowerBound >= 0, range.upperBound <= raw.count {
-                        location = [.int(rawID), .int(Int64(range.lowerBound)), .int(Int64(range.upperBound)), .text(encoding)]
-                    } else {
-                        try hasBlob.bind([.text(a.sha256)])
-                        if !(try hasBlob.step()) {
-                            try insBlob.run([.text(a.sha256), .int(Int64(a.size)), .int(Int64(a.size))])
-                            try c.writeBlob(table: "blobs", column: "data", rowid: c.lastInsertRowID, size: a.size, a.data)
-                        }
-                    }
-                    try insAtt.run([.int(ticketID), .int(eventID), .text(a.sha256), .text(sanitizeFilename(a.filename)), .text(a.contentType),
-                                    .int(Int64(a.size)), .int(a.inline ? 1 : 0), a.contentID.map(SQLValue.text) ?? .null] + location)
+                for address in failed.prefix(1000) {
+                    try mark.run([.text(address), .int(now), .int(now), .int(ticket), .text(event.subject)])
+                }
+                outcome = DeliveryOutcome(action: .bounce, ticketNumber: ticket)
+            case .loop:
+                outcome = DeliveryOutcome(action: .loop, ticketNumber: nil)
+            }
+            try c.prepare("INSERT INTO deliveries (key, raw_message_id, ticket_id, action, delivered_at) VALUES (?, ?, ?, ?, ?)")
+                .run([.text(key), .int(rawID), outcome.ticketNumber.map(SQLValue.int) ?? .null, .text(outcome.action.rawValue), .int(now)])
+            return outcome
+        }
+    }
+
+    private func insertTicket(_ plan: TicketPlan, config: Configuration, rawID: Int64, raw: UnsafeRawBufferPointer, now: Int64) throws -> Int64 {
+        let c = connection
+        let requester = try resolveRequester(address: plan.requesterAddress, name: plan.requesterName,
+                                             create: config.flag("create_unknown_users"), now: now)
+        let type = config.ticketTypes.first { $0.name.lowercased() == plan.ticketType.lowercased() }
+            ?? config.ticketTypes.first { $0.name.lowercased() == (config.setting("default_ticket_type") ?? "").lowercased() }
+        try c.prepare("""
+            INSERT INTO tickets (subject, body, requester_id, technician_id, ticket_type_id, priority, status, message_id, flagged,
+                                 created_at, updated_at, recipient, linked_ticket_id, automatic)
+            VALUES (?, ?, ?, ?, ?, ?, 'Open', ?, ?, ?, ?, ?, ?, ?)
+            """).run([.text(plan.subject), .text(plan.body), requester.map(SQLValue.int) ?? .null, type?.technicianID.map(SQLValue.int) ?? .null,
+                      type.map { SQLValue.int($0.id) } ?? .null, .text(plan.priority), plan.messageID.map(SQLValue.text) ?? .null,
+                      .int(plan.flagged ? 1 : 0), .int(now), .int(now), plan.recipient.map(SQLValue.text) ?? .null,
+                      plan.linkedTicket.map(SQLValue.int) ?? .null, .int(plan.automatic ? 1 : 0)])
+        let ticketID = c.lastInsertRowID
+        try c.prepare("""
+            INSERT INTO ticket_events (ticket_id, kind, author_id, raw_message_id, message_id, subject, body, detail, created_at, reasons, automatic)
+            VALUES (?, 'created', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).run([.int(ticketID), requester.map(SQLValue.int) ?? .null, .int(rawID), plan.messageID.map(SQLValue.text) ?? .null,
+                      .text(plan.subject), .text(plan.body), .text(plan.detail), .int(now), .text(plan.reasons.joined(separator: "\n")),
+                      .int(plan.automatic ? 1 : 0)])
+        let eventID = c.lastInsertRowID
+        try insertAttachments(plan.attachments, ticket: ticketID, event: eventID, rawID: rawID, raw: raw)
+        if plan.notify {
+            try c.prepare("INSERT INTO outbox (ticket_id, event_id, kind, created_at) VALUES (?, ?, 'ticket_created', ?)")
+                .run([.int(ticketID), .int(eventID), .int(now)])
+        }
+        return ticketID
+    }
+
+    private func insertEvent(_ e: EventPlan, ticket: Int64, rawID: Int64, raw: UnsafeRawBufferPointer, create: Bool, now: Int64) throws -> Int64 {
+        let c = connection
+        let author = try resolveRequester(address: e.authorAddress, name: e.authorName, create: create, now: now)
+        try c.prepare("""
+            INSERT INTO ticket_events (ticket_id, kind, author_id, raw_message_id, message_id, subject, body, detail, created_at,
+                                       source, quoted_at, reasons, automatic)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'mail', ?, ?, ?)
+            """).run([.int(ticket), .text(e.kind), author.map(SQLValue.int) ?? .null, .int(rawID), e.messageID.map(SQLValue.text) ?? .null,
+                      .text(e.subject), .text(e.body), .text(e.detail), .int(now), e.quotedAt.map { SQLValue.int(Int64($0)) } ?? .null,
+                      .text(e.reasons.joined(separator: "\n")), .int(e.automatic ? 1 : 0)])
+        let eventID = c.lastInsertRowID
+        try insertAttachments(e.attachments, ticket: ticket, event: eventID, rawID: rawID, raw: raw)
+        if e.flagged { try c.prepare("UPDATE tickets SET flagged = 1 WHERE id = ?").run([.int(ticket)]) }
+        return eventID
+    }
+
+    private func insertAttachments(_ attachments: [TicketPlan.Attachment], ticket: Int64, event: Int64, rawID: Int64, raw: UnsafeRawBufferPointer) throws {
+        guard !attachments.isEmpty else { return }
+        let c = connection
+        let hasBlob = try c.prepare("SELECT 1 FROM blobs WHERE sha256 = ?")
+        let insBlob = try c.prepare("INSERT INTO blobs (sha256, size, data) VALUES (?, ?, zeroblob(?))")
+        let insAtt = try c.prepare("""
+            INSERT INTO attachments (ticket_id, event_id, sha256, filename, content_type, size, inline, content_id,
+                                     raw_message_id, body_start, body_end, encoding)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for a in attachments {
+            var location: [SQLValue] = [.null, .null, .null, .null]
+            if let (range, encoding) = a.rawRange, range.lowerBound >= 0, range.upperBound <= raw.count {
+                location = [.int(rawID), .int(Int64(range.lowerBound)), .int(Int64(range.upperBound)), .text(encoding)]
+            } else {
+                try hasBlob.bind([.text(a.sha256)])
+                if !(try hasBlob.step()) {
+                    try insBlob.run([.text(a.sha256), .int(Int64(a.size)), .int(Int64(a.size))])
+                    try c.writeBlob(table: "blobs", column: "data", rowid: c.lastInsertRowID, size: a.size, a.data)
                 }
             }
-            if plan.notify {
-                try c.prepare("INSERT INTO outbox (ticket_id, event_id, kind, created_at) VALUES (?, ?, 'ticket_created', ?)")
-                    .run([.int(ticketID), .int(eventID), .int(now)])
-            }
-            try c.prepare("INSERT INTO deliveries (key, raw_message_id, ticket_id, action, delivered_at) VALUES (?, ?, ?, 'created', ?)")
-                .run([.text(key), .int(rawID), .int(ticketID), .int(now)])
-            return DeliveryOutcome(action: .created, ticketNumber: ticketID)
+            try insAtt.run([.int(ticket), .int(event), .text(a.sha256), .text(sanitizeFilename(a.filename)), .text(a.contentType),
+                            .int(Int64(a.size)), .int(a.inline ? 1 : 0), a.contentID.map(SQLValue.text) ?? .null] + location)
         }
+    }
+
+    // MARK: What decides a message
+
+    public func ticketState(_ number: Int64) throws -> TicketState? {
+        try connection.query("SELECT id, status, requester_id, technician_id FROM tickets WHERE id = ?", [.int(number)]).first.map {
+            TicketState(number: $0[0].int ?? 0, status: $0[1].text ?? "", requesterID: $0[2].int, technicianID: $0[3].int)
+        }
+    }
+
+    public func ticket(receivedMessageID id: String) throws -> Int64? {
+        try connection.scalar("SELECT ticket_id FROM ticket_events WHERE message_id = ? ORDER BY id LIMIT 1", [.text(id)])?.int
+    }
+
+    public func user(address: String) throws -> UserState? {
+        try connection.query("SELECT u.id, u.name, u.role FROM user_addresses a JOIN users u ON u.id = a.user_id WHERE a.address = ?",
+                             [.text(address)]).first.map {
+            UserState(id: $0[0].int ?? 0, name: $0[1].text ?? "", role: Role(rawValue: $0[2].text ?? "") ?? .endUser)
+        }
+    }
+
+    public func messageIDReceived(_ id: String) throws -> Bool {
+        try connection.scalar("SELECT 1 FROM ticket_events WHERE message_id = ? LIMIT 1", [.text(id)]) != nil
+    }
+
+    public func messageIDKey() throws -> [UInt8] {
+        try connection.scalar("SELECT value FROM secrets WHERE name = 'message_id_key'")?.blob ?? []
     }
 
     /// The user whose address list holds `address` (any case); else a new end user, if allowed.
@@ -263,16 +345,24 @@ public final class SQLiteStore: TicketStore {
     public func ticket(number: Int64) throws -> TicketDetail? {
         guard let r = try connection.query(Self.summarySQL + " WHERE t.id = ?", [.int(number)]).first else { return nil }
         let events = try connection.query("""
-            SELECT e.id, e.kind, u.name, e.message_id, e.subject, e.body, e.detail, e.raw_message_id, e.created_at
+            SELECT e.id, e.kind, u.name, e.message_id, e.subject, e.body, e.detail, e.raw_message_id, e.created_at,
+                   e.source, e.quoted_at, e.reasons, e.automatic
             FROM ticket_events e LEFT JOIN users u ON u.id = e.author_id WHERE e.ticket_id = ? ORDER BY e.id
             """, [.int(number)]).map {
             TicketDetail.Event(id: $0[0].int ?? 0, kind: $0[1].text ?? "", author: $0[2].text, messageID: $0[3].text, subject: $0[4].text,
-                               body: $0[5].text, detail: $0[6].text ?? "", rawMessageID: $0[7].int, createdAt: $0[8].int ?? 0)
+                               body: $0[5].text, detail: $0[6].text ?? "", rawMessageID: $0[7].int, createdAt: $0[8].int ?? 0,
+                               source: $0[9].text ?? "mail", quotedAt: $0[10].int.map { Int($0) },
+                               reasons: splitLines($0[11].text ?? ""), automatic: ($0[12].int ?? 0) != 0)
         }
         let attachments = try connection.query("""
             SELECT id, event_id, filename, content_type, size, sha256, inline FROM attachments WHERE ticket_id = ? ORDER BY id
             """, [.int(number)]).map(attachmentRow)
-        return TicketDetail(summary: summary(r), body: r[10].text ?? "", requesterAddress: r[11].text, events: events, attachments: attachments)
+        var detail = TicketDetail(summary: summary(r), body: r[10].text ?? "", requesterAddress: r[11].text, events: events, attachments: attachments)
+        if let extra = try connection.query("SELECT recipient, linked_ticket_id FROM tickets WHERE id = ?", [.int(number)]).first {
+            detail.recipient = extra[0].text
+            detail.linkedTicket = extra[1].int
+        }
+        return detail
     }
 
     private func attachmentRow(_ r: [SQLValue]) -> TicketDetail.AttachmentRow {
@@ -421,3 +511,5 @@ extension String {
         return out + rest
     }
 }
+
+func splitLines(_ s: String) -> [String] { s.split(separator: "\n").map(String.init) }

@@ -160,6 +160,37 @@ enum Schema {
             WHERE id NOT IN (SELECT min(id) FROM users GROUP BY name COLLATE NOCASE);
         CREATE UNIQUE INDEX users_name ON users(name COLLATE NOCASE);
         """),
+        ("6 conversations", """
+        -- The helpdesk address a ticket came in at, the ticket a new one links to (a reply
+        -- from a stranger, to a closed ticket, or failing DMARC), and mail no robot may answer.
+        ALTER TABLE tickets ADD COLUMN recipient TEXT;
+        ALTER TABLE tickets ADD COLUMN linked_ticket_id INTEGER REFERENCES tickets(id);
+        ALTER TABLE tickets ADD COLUMN automatic INTEGER NOT NULL DEFAULT 0;
+        -- Events come by mail or from wt-admin; a reply's quoted part starts at quoted_at (a
+        -- UTF-8 offset into body); reasons say why delivery decided what it did.
+        ALTER TABLE ticket_events ADD COLUMN source TEXT NOT NULL DEFAULT 'mail';
+        ALTER TABLE ticket_events ADD COLUMN quoted_at INTEGER;
+        ALTER TABLE ticket_events ADD COLUMN reasons TEXT NOT NULL DEFAULT '';
+        ALTER TABLE ticket_events ADD COLUMN automatic INTEGER NOT NULL DEFAULT 0;
+        -- Helpdesk addresses a ticket type receives for (support@, billing@...).
+        CREATE TABLE type_addresses (
+            address TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+            type_id INTEGER NOT NULL REFERENCES ticket_types(id) ON DELETE CASCADE
+        );
+        -- Addresses that bounced: the notifier writes to them no more.
+        CREATE TABLE bouncing_addresses (
+            address TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+            first_at INTEGER NOT NULL,
+            last_at INTEGER NOT NULL,
+            count INTEGER NOT NULL DEFAULT 1,
+            ticket_id INTEGER REFERENCES tickets(id),
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        -- Keys made here and never shown: our Message-IDs carry a tag made with this one, so
+        -- that nobody can make up a Message-ID that files mail into a ticket.
+        CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
+        INSERT INTO secrets (name, value) VALUES ('message_id_key', randomblob(32));
+        """),
     ]
 
     /// Settings every database starts with: the Web Tracks e-mail settings and ours.
@@ -192,5 +223,10 @@ enum Schema {
         ("default_priority", "Medium"),
         ("priorities", "Low;Medium;High;Urgent"),
         ("create_unknown_users", "true"),
+        ("reopen_on_reply", "true"),
+        ("followup_from_anyone", "false"),
+        ("trusted_authserv_id", ""),
+        ("trust_spam_headers", "false"),
+        ("spam_ticket_type", ""),
     ]
 }

@@ -26,6 +26,8 @@ public enum SettingsSchema {
         case fieldList(allowed: [String], max: Int)
         case list
         case ticketType
+        /// A ticket type, or empty for none.
+        case optionalTicketType
         case priority
     }
 
@@ -68,6 +70,11 @@ public enum SettingsSchema {
         Entry(key: "default_priority", kind: .priority, help: "priority when no rule matches"),
         Entry(key: "priorities", kind: .list, help: "the priorities a ticket can have, separated by semicolons"),
         Entry(key: "create_unknown_users", kind: .flag, help: "an unknown sender becomes a new end user"),
+        Entry(key: "reopen_on_reply", kind: .flag, help: "a reply to a closed ticket reopens it (else it becomes a new ticket linked to it)"),
+        Entry(key: "followup_from_anyone", kind: .flag, help: "anyone may update a ticket by mail (else only its requester, its technician and technicians)"),
+        Entry(key: "trusted_authserv_id", kind: .singleLine, help: "authserv-id of the Authentication-Results our MTA writes; a reply failing DMARC there is not trusted as a follow-up"),
+        Entry(key: "trust_spam_headers", kind: .flag, help: "believe the spam verdict headers of the MTA's filter (X-Spam-Flag, X-Spam-Status, X-Spamd-Result)"),
+        Entry(key: "spam_ticket_type", kind: .optionalTicketType, help: "ticket type for mail marked as spam (empty: the usual type)"),
     ]
 
     public static func entry(_ key: String) -> Entry? { entries.first { $0.key == key } }
@@ -130,6 +137,12 @@ public enum SettingsSchema {
             let items = splitList(v)
             if items.isEmpty { throw InvalidInput(key, "needs at least one value") }
             return items.joined(separator: ";")
+        case .optionalTicketType:
+            if v.isEmpty { return v }
+            guard let t = ticketTypes.first(where: { $0.lowercased() == v.lowercased() }) else {
+                throw InvalidInput(key, "no ticket type \"\(v)\" (known: \(ticketTypes.joined(separator: ", ")))")
+            }
+            return t
         case .ticketType:
             guard let t = ticketTypes.first(where: { $0.lowercased() == v.lowercased() }) else {
                 throw InvalidInput(key, "no ticket type \"\(v)\" (known: \(ticketTypes.joined(separator: ", ")))")

@@ -12,6 +12,8 @@ public struct Configuration {
         public var technician: String?
         public var technicianID: Int64?
         public var notifyEmails: String
+        /// Helpdesk addresses this type receives for.
+        public var addresses: [String] = []
     }
 
     public struct RuleRow: Sendable, Equatable {
@@ -134,7 +136,16 @@ public struct TicketPlan {
     public var flagged: Bool
     public var detail: String
     public var attachments: [Attachment]
+    /// Queue "ticket created" for the notifier.
     public var notify: Bool
+    /// The helpdesk address it came in at.
+    public var recipient: String? = nil
+    /// The ticket this one follows on from (a reply that could not be a follow-up).
+    public var linkedTicket: Int64? = nil
+    /// Mail no automatic mail may answer.
+    public var automatic = false
+    /// Why delivery decided what it did.
+    public var reasons: [String] = []
 
     public init(subject: String, body: String, requesterAddress: String?, requesterName: String?, ticketType: String,
                 priority: String, messageID: String?, flagged: Bool, detail: String, attachments: [Attachment], notify: Bool) {
@@ -152,6 +163,100 @@ public struct TicketPlan {
     }
 }
 
+/// A message added to an existing ticket (a follow-up, a technician's answer, a bounce).
+public struct EventPlan {
+    /// "followup" (from the requester or anyone allowed), "reply" (a technician's answer,
+    /// meant for the requester), "bounce" (a delivery status notification).
+    public var kind: String
+    public var authorAddress: String?
+    public var authorName: String?
+    public var subject: String
+    public var body: String
+    /// Where the quoted part of `body` starts (UTF-8 offset), if it has one.
+    public var quotedAt: Int?
+    public var messageID: String?
+    public var flagged: Bool
+    public var detail: String
+    public var reasons: [String]
+    public var attachments: [TicketPlan.Attachment]
+    public var automatic: Bool
+
+    public init(kind: String, authorAddress: String?, authorName: String?, subject: String, body: String, quotedAt: Int?,
+                messageID: String?, flagged: Bool, detail: String, reasons: [String], attachments: [TicketPlan.Attachment], automatic: Bool) {
+        self.kind = kind
+        self.authorAddress = authorAddress
+        self.authorName = authorName
+        self.subject = subject
+        self.body = body
+        self.quotedAt = quotedAt
+        self.messageID = messageID
+        self.flagged = flagged
+        self.detail = detail
+        self.reasons = reasons
+        self.attachments = attachments
+        self.automatic = automatic
+    }
+}
+
+/// What to write for one message, decided before any write.
+public enum DeliveryPlan {
+    case newTicket(TicketPlan)
+    /// An event on ticket `ticket`; `reopen` sets a closed ticket open again; `notify` is the
+    /// notifier's queue entry ("ticket_updated", "reply"), if any.
+    case followUp(ticket: Int64, event: EventPlan, reopen: Bool, notify: String?)
+    /// A delivery status notification about ticket `ticket`: an event, and the failed
+    /// recipients marked as bouncing.
+    case bounce(ticket: Int64, event: EventPlan, failedRecipients: [String])
+    /// Our own mail come back: the raw message is kept, nothing else happens.
+    case loop(reasons: [String])
+}
+
+/// What the store knows that decides what a message is, read in the delivery's transaction.
+public protocol ConversationLookup {
+    func ticketState(_ number: Int64) throws -> TicketState?
+    /// The ticket of a message we received, by its Message-ID.
+    func ticket(receivedMessageID id: String) throws -> Int64?
+    func user(address: String) throws -> UserState?
+    /// Whether a message with this Message-ID was received before.
+    func messageIDReceived(_ id: String) throws -> Bool
+    /// The key of our Message-IDs' tags.
+    func messageIDKey() throws -> [UInt8]
+}
+
+public struct TicketState: Sendable, Equatable {
+    public var number: Int64
+    public var status: String
+    public var requesterID: Int64?
+    public var technicianID: Int64?
+
+    public init(number: Int64, status: String, requesterID: Int64?, technicianID: Int64?) {
+        self.number = number
+        self.status = status
+        self.requesterID = requesterID
+        self.technicianID = technicianID
+    }
+
+    public var isClosed: Bool { TicketStatus.closed.contains(status) }
+}
+
+public struct UserState: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var role: Role
+
+    public init(id: Int64, name: String, role: Role) {
+        self.id = id
+        self.name = name
+        self.role = role
+    }
+}
+
+/// The statuses a ticket can have; the last two count as closed.
+public enum TicketStatus {
+    public static let all = ["Open", "In Progress", "Waiting", "Resolved", "Closed"]
+    public static let closed: Set<String> = ["Resolved", "Closed"]
+}
+
 /// One message as received.
 public struct Envelope: Sendable {
     public var sender: String?
@@ -166,7 +271,7 @@ public struct Envelope: Sendable {
 }
 
 public struct DeliveryOutcome: Sendable, Equatable {
-    public enum Action: String, Sendable { case created, duplicate }
+    public enum Action: String, Sendable { case created, followUp = "follow-up", bounce, loop, duplicate }
     public var action: Action
     public var ticketNumber: Int64?
 }
@@ -195,6 +300,22 @@ public struct TicketDetail: Sendable {
         public var detail: String
         public var rawMessageID: Int64?
         public var createdAt: Int64
+        /// "mail" or "admin".
+        public var source: String = "mail"
+        /// Where the quoted part of `body` starts (UTF-8 offset).
+        public var quotedAt: Int? = nil
+        public var reasons: [String] = []
+        public var automatic = false
+
+        /// The body without its quoted part, and the quoted part.
+        public var newText: Substring {
+            guard let body, let q = quotedAt, q >= 0, q <= body.utf8.count else { return Substring(body ?? "") }
+            return Substring(body.utf8.prefix(q)) ?? Substring(body)
+        }
+        public var quotedText: Substring {
+            guard let body, let q = quotedAt, q >= 0, q <= body.utf8.count else { return "" }
+            return Substring(body.utf8.dropFirst(q)) ?? ""
+        }
     }
 
     public struct AttachmentRow: Sendable {
@@ -210,6 +331,9 @@ public struct TicketDetail: Sendable {
     public var summary: TicketSummary
     public var body: String
     public var requesterAddress: String?
+    /// The helpdesk address it came in at.
+    public var recipient: String? = nil
+    public var linkedTicket: Int64? = nil
     public var events: [Event]
     public var attachments: [AttachmentRow]
 }
@@ -221,7 +345,7 @@ public protocol TicketStore: AnyObject {
     /// Otherwise the raw message, the ticket `plan` decides, its attachments, the history
     /// event and the notifier's queue entry are written in one transaction.
     func deliver(key: String, raw: UnsafeRawBufferPointer, rawSHA256: String, envelope: Envelope,
-                 plan: (Configuration) throws -> TicketPlan) throws -> DeliveryOutcome
+                 plan: (Configuration, any ConversationLookup) throws -> DeliveryPlan) throws -> DeliveryOutcome
     func configuration() throws -> Configuration
     func tickets(limit: Int, offset: Int) throws -> [TicketSummary]
     func ticket(number: Int64) throws -> TicketDetail?

@@ -139,7 +139,52 @@ func ticketFields(_ w: inout JSONWriter, _ t: TicketSummary) {
 }
 
 struct TicketCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ticket", abstract: "Show one ticket.", subcommands: [Show.self, Raw.self])
+    static let configuration = CommandConfiguration(commandName: "ticket", abstract: "Show, answer and update one ticket.",
+                                                    subcommands: [Show.self, Raw.self, Reply.self, Update.self])
+
+    struct Reply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A technician's answer, queued for the requester.",
+            discussion: "The text is -m TEXT, else standard input. It is kept in the ticket's history and sent to the requester by wt-notify.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "Ticket number.") var number: Int64
+        @Option(name: .customLong("as"), help: "Who answers: a technician (default: the ticket's technician).") var user: String?
+        @Option(name: [.customShort("m"), .long], help: "The answer (default: read from standard input).") var message: String?
+
+        func run() throws {
+            try Admin.guarded {
+                let text = try message ?? readTextFile("-")
+                let event = try database.open().replyToTicket(number, as: user, text: text)
+                print("ticket \(number): answer queued for the requester (event \(event))")
+            }
+        }
+    }
+
+    struct Update: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change a ticket's status, priority, type or technician, or add a note.",
+            discussion: "Each change is kept in the ticket's history and queues a \"ticket updated\" notification. Statuses: \(TicketStatus.all.joined(separator: ", ")). Every value is checked first; on any error nothing changes.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "Ticket number.") var number: Int64
+        @Option(help: "New status.") var status: String?
+        @Option(help: "New priority.") var priority: String?
+        @Option(help: "New ticket type (its technician follows, unless --technician says otherwise).") var type: String?
+        @Option(help: "New technician (none: no technician).") var technician: String?
+        @Option(help: "A note for the history.") var note: String?
+        @Option(name: .customLong("as"), help: "Who makes the change (a user).") var user: String?
+
+        func run() throws {
+            try Admin.guarded {
+                let changes = TicketChanges(status: status, priority: priority, ticketType: type, technician: technician, note: note)
+                if status == nil && priority == nil && type == nil && technician == nil && note == nil {
+                    throw InvalidInput("update", "nothing to change: give --status, --priority, --type, --technician or --note")
+                }
+                let done = try database.open().updateTicket(number, changes, as: user)
+                if done.isEmpty { print("ticket \(number): nothing changed"); return }
+                for d in done { print("ticket \(number): \(d)") }
+            }
+        }
+    }
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A ticket with its history and attachments.")
@@ -155,6 +200,9 @@ struct TicketCommand: ParsableCommand {
                     w.beginObject()
                     ticketFields(&w, t.summary)
                     w.field("requester_address", t.requesterAddress)
+                    w.field("recipient", t.recipient)
+                    w.key("links_to")
+                    if let l = t.linkedTicket { w.int(Int(l)) } else { w.null() }
                     w.field("body", t.body)
                     w.key("events")
                     w.arrayValue { w in
@@ -166,6 +214,12 @@ struct TicketCommand: ParsableCommand {
                                 w.field("message_id", e.messageID)
                                 w.field("subject", e.subject)
                                 w.field("detail", e.detail)
+                                w.field("source", e.source)
+                                w.field("text", String(e.newText))
+                                w.field("quoted", e.quotedAt == nil ? nil : String(e.quotedText))
+                                w.field("automatic", e.automatic)
+                                w.key("reasons")
+                                w.arrayValue { w in for r in e.reasons { w.string(r) } }
                                 w.key("raw_message_id")
                                 if let r = e.rawMessageID { w.int(Int(r)) } else { w.null() }
                                 w.field("created_at", formatTime(e.createdAt))
@@ -193,20 +247,37 @@ struct TicketCommand: ParsableCommand {
                 let s = t.summary
                 print("Ticket #\(s.number): \(s.subject)\(s.flagged ? "   [flagged: see the history]" : "")")
                 print("Status \(s.status), priority \(s.priority), type \(s.ticketType ?? "-"), technician \(s.technician ?? "-")")
-                print("Requester \(s.requester ?? "-")\(t.requesterAddress.map { " <\($0)>" } ?? ""), created \(formatTime(s.createdAt))")
-                print("")
-                print(t.body)
-                print("")
-                print("History:")
+                print("Requester \(s.requester ?? "-"), created \(formatTime(s.createdAt))\(t.recipient.map { ", to \($0)" } ?? "")")
+                if let l = t.linkedTicket { print("Follows on from ticket #\(l)") }
                 for e in t.events {
-                    print("  \(formatTime(e.createdAt))  \(e.kind)\(e.author.map { " by \($0)" } ?? "")\(e.messageID.map { "  <\($0)>" } ?? "")")
-                    for line in e.detail.split(separator: "\n") { print("      \(line)") }
+                    let how = e.source == "admin" ? "by hand" : "by mail"
+                    let what: String
+                    switch e.kind {
+                    case "created": what = "Opened"
+                    case "followup": what = "Follow-up"
+                    case "reply": what = "Answer to the requester"
+                    case "bounce": what = "Delivery failure report"
+                    case "note": what = "Note"
+                    case "update": what = "Change"
+                    default: what = e.kind
+                    }
+                    print("")
+                    print("── \(what), \(how)\(e.author.map { ", \($0)" } ?? ""), \(formatTime(e.createdAt))\(e.automatic ? " (automatic)" : "")")
+                    for r in e.reasons { print("   why: \(r)") }
+                    let text = e.kind == "created" ? Substring(t.body) : e.newText
+                    if !text.isEmpty { print(text.trimmingTrailingNewlines) }
+                    if e.quotedAt != nil {
+                        let lines = e.quotedText.split(separator: "\n", omittingEmptySubsequences: false).count
+                        print("   [quoted text: \(lines) lines]")
+                    }
+                    for a in t.attachments where a.eventID == e.id {
+                        print("   attachment \(a.id): \(a.filename)  \(a.contentType), \(a.size) bytes\(a.inline ? ", inline" : "")")
+                    }
+                    for line in e.detail.split(separator: "\n") { print("   \(line)") }
                 }
                 if !t.attachments.isEmpty {
-                    print("Attachments (save one with: wt-admin attachment save ID):")
-                    for a in t.attachments {
-                        print("  \(pad(String(a.id), 5)) \(a.filename)  \(a.contentType), \(a.size) bytes\(a.inline ? ", inline" : "")")
-                    }
+                    print("")
+                    print("Save an attachment with: wt-admin attachment save ID")
                 }
             }
         }
@@ -273,5 +344,13 @@ struct AttachmentCommand: ParsableCommand {
                 }
             }
         }
+    }
+}
+
+extension Substring {
+    var trimmingTrailingNewlines: Substring {
+        var s = self
+        while s.last == "\n" || s.last == "\r" { s.removeLast() }
+        return s
     }
 }

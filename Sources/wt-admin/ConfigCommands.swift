@@ -228,9 +228,12 @@ struct TypesCommand: ParsableCommand {
         @Argument(help: "Type name.") var name: String
         @Option(help: "The technician (a user) assigned to its tickets.") var technician: String?
         @Option(help: "Addresses told of a new ticket, separated by semicolons.") var notify: String?
+        @Option(help: "Helpdesk addresses this type receives for (mail to one gets this type unless a rule matches), separated by semicolons.")
+        var address: String?
         func run() throws {
             try Admin.guarded {
-                try database.open().addTicketType(TicketTypeRecord(name: name, technician: technician, notifyEmails: splitList(notify ?? "")))
+                try database.open().addTicketType(TicketTypeRecord(name: name, technician: technician, notifyEmails: splitList(notify ?? ""),
+                                                                   addresses: splitList(address ?? "")))
                 print("added ticket type \"\(name)\"")
             }
         }
@@ -249,11 +252,15 @@ struct TypesCommand: ParsableCommand {
                         w.field("technician", t.technician)
                         w.key("notify")
                         w.arrayValue { w in for e in t.notifyEmails { w.string(e) } }
+                        w.key("addresses")
+                        w.arrayValue { w in for e in t.addresses { w.string(e) } }
                     }
                     return
                 }
-                print("\(pad("name", 20)) \(pad("technician", 20)) notify")
-                for t in types { print("\(pad(t.name, 20)) \(pad(t.technician ?? "-", 20)) \(t.notifyEmails.joined(separator: "; "))") }
+                print("\(pad("name", 20)) \(pad("technician", 20)) \(pad("receives for", 28)) notify")
+                for t in types {
+                    print("\(pad(t.name, 20)) \(pad(t.technician ?? "-", 20)) \(pad(t.addresses.isEmpty ? "-" : t.addresses.joined(separator: "; "), 28)) \(t.notifyEmails.joined(separator: "; "))")
+                }
             }
         }
     }
@@ -265,6 +272,7 @@ struct TypesCommand: ParsableCommand {
         @Option(help: "New name.") var rename: String?
         @Option(help: "Technician (empty: none).") var technician: String?
         @Option(help: "Addresses told of a new ticket, separated by semicolons.") var notify: String?
+        @Option(help: "Helpdesk addresses this type receives for, separated by semicolons (empty: none).") var address: String?
         func run() throws {
             try Admin.guarded {
                 let store = try database.open()
@@ -274,6 +282,7 @@ struct TypesCommand: ParsableCommand {
                 if let rename { t.name = rename }
                 if let technician { t.technician = technician.isEmpty ? nil : technician }
                 if let notify { t.notifyEmails = splitList(notify) }
+                if let address { t.addresses = splitList(address) }
                 try store.updateTicketType(named: name, to: t)
                 print("changed ticket type \"\(t.name)\"")
             }
@@ -298,7 +307,46 @@ struct TypesCommand: ParsableCommand {
 struct UsersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users", abstract: "Technicians and end users, each with one or more addresses.",
-        subcommands: [Add.self, List.self, Edit.self, Remove.self, Import.self])
+        subcommands: [Add.self, List.self, Edit.self, Remove.self, Import.self, Bounces.self, ClearBounce.self])
+
+    struct Bounces: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Addresses marked as bouncing (wt-notify writes to them no more).")
+        @OptionGroup var database: DatabaseOption
+        @Flag(help: "One JSON object per address, one per line.") var json = false
+        func run() throws {
+            try Admin.guarded {
+                let list = try database.open().bouncingAddresses()
+                if json {
+                    jsonLines(list) { w, b in
+                        w.field("address", b.address)
+                        w.field("since", formatTime(b.firstAt))
+                        w.field("last", formatTime(b.lastAt))
+                        w.field("count", b.count)
+                        w.key("ticket")
+                        if let t = b.ticket { w.int(Int(t)) } else { w.null() }
+                    }
+                    return
+                }
+                if list.isEmpty { print("no address is marked as bouncing"); return }
+                print("\(pad("address", 36)) \(pad("since", 21)) \(pad("bounces", 8)) ticket")
+                for b in list {
+                    print("\(pad(b.address, 36)) \(pad(formatTime(b.firstAt), 21)) \(pad(String(b.count), 8)) \(b.ticket.map { "#\($0)" } ?? "-")")
+                }
+            }
+        }
+    }
+
+    struct ClearBounce: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "clear-bounce", abstract: "Take the bouncing mark off an address.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "The address.") var address: String
+        func run() throws {
+            try Admin.guarded {
+                try database.open().clearBounce(address)
+                print("\(address) is no longer marked as bouncing")
+            }
+        }
+    }
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user.")
@@ -321,18 +369,25 @@ struct UsersCommand: ParsableCommand {
         @Flag(help: "One JSON object per user, one per line.") var json = false
         func run() throws {
             try Admin.guarded {
-                let users = try database.open().users()
+                let store = try database.open()
+                let users = try store.users()
+                let bouncing = Set(try store.bouncingAddresses().map { $0.address.lowercased() })
                 if json {
                     jsonLines(users) { w, u in
                         w.field("name", u.name)
                         w.field("role", u.role.rawValue)
                         w.key("emails")
                         w.arrayValue { w in for e in u.emails { w.string(e) } }
+                        w.key("bouncing")
+                        w.arrayValue { w in for e in u.emails where bouncing.contains(e.lowercased()) { w.string(e) } }
                     }
                     return
                 }
                 print("\(pad("name", 24)) \(pad("role", 10)) emails")
-                for u in users { print("\(pad(u.name, 24)) \(pad(u.role.rawValue, 10)) \(u.emails.joined(separator: "; "))") }
+                for u in users {
+                    let emails = u.emails.map { bouncing.contains($0.lowercased()) ? "\($0) (bouncing)" : $0 }
+                    print("\(pad(u.name, 24)) \(pad(u.role.rawValue, 10)) \(emails.joined(separator: "; "))")
+                }
             }
         }
     }

@@ -42,6 +42,7 @@ enum ConfigFile {
             s += "\n[type \(quote(t.name, always: true))]\n"
             if let tech = t.technician { s += "technician = \(quote(tech))\n" }
             if !t.notifyEmails.isEmpty { s += "notify = \(quote(t.notifyEmails.joined(separator: "; ")))\n" }
+            if !t.addresses.isEmpty { s += "addresses = \(quote(t.addresses.joined(separator: "; ")))\n" }
         }
         for r in c.rules {
             s += "\n[rule \(quote(r.name, always: true))]\ntext = \(quote(r.textToMatch))\ntype = \(quote(r.ticketType))\n"
@@ -186,7 +187,8 @@ enum ConfigFile {
                 switch key {
                 case "technician": config.ticketTypes[i].technician = v.isEmpty ? nil : v
                 case "notify": config.ticketTypes[i].notifyEmails = splitList(v)
-                default: throw ParseError(line: lineNo, message: "unknown type key \"\(key)\" (known: technician, notify)")
+                case "addresses", "address": config.ticketTypes[i].addresses = splitList(v)
+                default: throw ParseError(line: lineNo, message: "unknown type key \"\(key)\" (known: technician, notify, addresses)")
                 }
             case .rule(let i):
                 switch key {

@@ -13,7 +13,13 @@ struct Explanation {
     struct Delivery {
         var database: String
         var decision: Deliverer.RuleDecision?
+        /// new, follow-up, duplicate, bounce or loop.
         var action: String?
+        var ticket: Int64?
+        var linkedTicket: Int64?
+        var automatic = false
+        var flagged = false
+        var reasons: [String] = []
         var note: String?
     }
 
@@ -60,6 +66,14 @@ struct Explanation {
             w.objectValue { w in
                 w.field("database", d.database)
                 w.field("action", d.action)
+                w.key("ticket")
+                if let t = d.ticket { w.int(Int(t)) } else { w.null() }
+                w.key("links_to")
+                if let t = d.linkedTicket { w.int(Int(t)) } else { w.null() }
+                w.field("automatic", d.automatic)
+                w.field("flagged", d.flagged)
+                w.key("reasons")
+                w.arrayValue { w in for r in d.reasons { w.string(r) } }
                 w.field("note", d.note)
                 if let r = d.decision {
                     w.key("rules_tried")
@@ -152,7 +166,15 @@ struct Explanation {
                 }
                 s += "  Ticket type \(r.ticketType), priority \(r.priority), technician \(r.technician ?? "none")\n"
             }
-            if let a = d.action { s += "  Action: \(a)\n" }
+            if let a = d.action {
+                var what = a
+                if let t = d.ticket { what += a == "duplicate" ? " (ticket \(t))" : " of ticket \(t)" }
+                if let l = d.linkedTicket { what += ", linked to ticket \(l)" }
+                if d.automatic { what += "; automatic: nothing will answer its sender" }
+                if d.flagged { what += "; flagged for a person" }
+                s += "  Action: \(what)\n"
+                for r in d.reasons { s += "    - \(r)\n" }
+            }
         }
         return s
     }

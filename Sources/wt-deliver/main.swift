@@ -213,16 +213,27 @@ struct Deliver {
         }
         do {
             let store = try SQLiteStore(path: databasePath, options: .init(busyTimeoutMilliseconds: 5000, readOnly: true))
-            let envelope = Envelope(sender: sender, recipient: recipient ?? recipients.first, receivedAt: 0)
+            let envelope = Envelope(sender: sender ?? environment("SENDER"), recipient: recipient ?? recipients.first, receivedAt: 0)
             let config = try store.configuration()
-            let content = message.content()
-            d.decision = try Deliverer.decide(Deliverer.ruleSubject(message, content: content, envelope: envelope), config: config, withTried: true)
             let (key, _) = Deliverer.deliveryKey(raw: raw.bytes, recipient: envelope.recipient)
             if let before = try store.delivered(key: key) {
                 d.action = "duplicate"
-                d.note = "these bytes were delivered to this recipient before (ticket \(before.ticketNumber.map(String.init) ?? "-")): nothing would be added"
-            } else {
-                d.action = "new ticket"
+                d.ticket = before.ticketNumber
+                d.reasons = ["these bytes were delivered to this recipient before: nothing would be added"]
+                return d
+            }
+            let decided = try Deliverer.plan(message, raw: raw, envelope: envelope, config: config, lookup: store)
+            let c = decided.decision
+            d.action = c.action.rawValue
+            d.ticket = c.ticket
+            d.linkedTicket = c.linkedTicket
+            d.automatic = c.automatic
+            d.flagged = c.flagged
+            d.reasons = c.reasons
+            if c.action == .new {
+                let content = message.content()
+                d.decision = try Deliverer.decide(Deliverer.ruleSubject(message, content: content, envelope: envelope), config: config,
+                                                  recipient: envelope.recipient, spam: c.spam, withTried: true)
             }
         } catch {
             d.note = "cannot read \(databasePath): \(error)"

@@ -131,7 +131,8 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
 }
 
 @Suite struct AutomaticMailTests {
-    /// Mail that no automatic reply may answer queues no notification (RFC 3834).
+    /// Mail that no automatic reply may answer (RFC 3834) is marked so, with the reason: the
+    /// notifier never writes to its sender.
     @Test(arguments: [
         ("Auto-Submitted: auto-replied\r\n", "ann@example.org", "Ann <ann@example.org>"),
         ("Auto-Submitted: auto-generated\r\n", "ann@example.org", "Ann <ann@example.org>"),
@@ -145,18 +146,21 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         ("", "bounces@example.org", "Mail Delivery System <MAILER-DAEMON@mx.example.org>"),
         ("", "bounces@example.org", "postmaster@example.org"),
     ])
-    func automaticMailQueuesNoNotification(headers: String, sender: String, from: String) throws {
+    func automaticMailIsMarkedSoThatNothingAnswersIt(headers: String, sender: String, from: String) throws {
         let d = try Desk()
         try d.deliver(mail(from: from, headers: headers), sender: sender)
         #expect(try d.store.count(.tickets) == 1)
-        #expect(try d.store.count(.outbox) == 0)
+        #expect(try d.scalar("SELECT automatic FROM tickets") == "1")
+        #expect(try d.scalar("SELECT automatic FROM ticket_events") == "1")
+        #expect(try d.scalar("SELECT reasons FROM ticket_events")?.isEmpty == false)
     }
 
     @Test(arguments: ["", "Auto-Submitted: no\r\n", "Precedence: first-class\r\n"])
-    func personalMailQueuesOne(headers: String) throws {
+    func personalMailIsNotAutomatic(headers: String) throws {
         let d = try Desk()
         try d.deliver(mail(headers: headers))
         #expect(try d.store.count(.outbox) == 1)
+        #expect(try d.scalar("SELECT automatic FROM tickets") == "0")
     }
 }
 

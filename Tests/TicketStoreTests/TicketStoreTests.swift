@@ -24,7 +24,7 @@ func plan(subject: String = "Printer on fire", address: String? = "ann@example.o
 func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p: TicketPlan = plan()) throws -> DeliveryOutcome {
     let bytes = Array(raw.utf8)
     return try bytes.withUnsafeBytes { b in
-        try store.deliver(key: key, raw: b, rawSHA256: "digest", envelope: Envelope(sender: "ann@example.org", recipient: "helpdesk@wt.test", receivedAt: 1_800_000_000)) { _ in p }
+        try store.deliver(key: key, raw: b, rawSHA256: "digest", envelope: Envelope(sender: "ann@example.org", recipient: "helpdesk@wt.test", receivedAt: 1_800_000_000)) { _, _ in .newTicket(p) }
     }
 }
 
