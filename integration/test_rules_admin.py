@@ -213,7 +213,7 @@ def test_explain_shows_the_rules_tried(configured):
     d = json.loads(p.stdout)['delivery']
     assert [r['name'] for r in d['rules_tried']] == ['Internet Problem']
     assert d['rule'] == {'name': 'Internet Problem', 'field': 'subject', 'matched_text': 'Internet'}
-    assert (d['ticket_type'], d['priority'], d['technician'], d['action']) == ('Network', 'High', 'Jane Doe', 'new ticket')
+    assert (d['ticket_type'], d['priority'], d['technician'], d['action']) == ('Network', 'High', 'Jane Doe', 'new')
     p = subprocess.run([DELIVER, '--explain', '--db', str(configured)], input=message(subject='Printer'), capture_output=True)
     out = p.stdout.decode()
     assert '✘ Internet Problem (order 2' in out and 'No rule matched' in out
