@@ -13,7 +13,8 @@ public struct Mailbox: Sendable, Equatable {
 /// Parses an address list (RFC 5322 with obsolete syntax): groups, comments, quoted names,
 /// routes, encoded words in names (quoted or not), and the common breakage of real mail
 /// (unquoted commas are not guessed at, but a missing angle bracket or a bare
-/// "Name addr@host" is). Returns the mailboxes in order; group names are dropped.
+/// "Name addr@host" is). A lone lower-case or all-capitals word is an address without domain
+/// ("MAILER-DAEMON"), as Python reads it. Returns the mailboxes in order; group names are dropped.
 public func parseAddressList(_ raw: [UInt8], fallbackCharset: String? = nil, limit: Int = 2_000) -> (mailboxes: [Mailbox], truncated: Bool) {
     var tokens = tokenizeAddress(raw)
     var result: [Mailbox] = []
@@ -21,6 +22,9 @@ public func parseAddressList(_ raw: [UInt8], fallbackCharset: String? = nil, lim
     var angle: [UInt8]? = nil
     var comments: [[UInt8]] = []
     var truncated = false
+    // Mailboxes read from one bare word (an address without domain), with the name-only
+    // mailbox they become if the list also has a real address.
+    var bare: [(index: Int, asName: Mailbox)] = []
 
     func finish() {
         defer { words.removeAll(); angle = nil; comments.removeAll() }
@@ -53,8 +57,14 @@ public func parseAddressList(_ raw: [UInt8], fallbackCharset: String? = nil, lim
         let name = phrase(Array(words[..<split]), fallbackCharset)
         let cname = commentName(comments, fallbackCharset)
         if split == 0, !addr.contains(UInt8(ascii: "@")) {
-            // "From: Whomever": a name with no address.
             let n = phrase(words, fallbackCharset)
+            if words.count == 1, isBareLocalPart(words[0]) {
+                // "From: MAILER-DAEMON": an address without domain, as Python reads it.
+                bare.append((result.count, Mailbox(name: n, address: nil)))
+                result.append(Mailbox(name: cname, address: String(decoding: addr, as: UTF8.self)))
+                return
+            }
+            // "From: Mail Delivery System": a name with no address.
             result.append(Mailbox(name: n, address: nil))
             return
         }
@@ -91,7 +101,33 @@ public func parseAddressList(_ raw: [UInt8], fallbackCharset: String? = nil, lim
     }
     finish()
     tokens.removeAll()
+    // "Doe, Jane <jane@example.com>": beside a real address, a bare word is part of a name
+    // written with an unquoted comma, not a second sender.
+    if !bare.isEmpty, result.contains(where: { $0.address?.utf8.contains(UInt8(ascii: "@")) == true }) {
+        for b in bare { result[b.index] = b.asName }
+    }
     return (result, truncated)
+}
+
+/// One unquoted word that can be the local part of an address (RFC 5322 atext and dots): not
+/// an encoded word, and not capitalized like a name ("Whomever", "Moderator-Address"; local
+/// parts are lower case, or all capitals as in "MAILER-DAEMON").
+private func isBareLocalPart(_ w: AddrToken) -> Bool {
+    let t = w.text
+    guard !w.quoted, !t.isEmpty else { return false }
+    if t.count >= 4, t[0] == Byte.equals, t[1] == 63, t[t.count - 2] == 63, t[t.count - 1] == Byte.equals { return false }
+    if t[0] >= UInt8(ascii: "A"), t[0] <= UInt8(ascii: "Z"), t.contains(where: { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }) {
+        return false
+    }
+    for c in t {
+        switch c {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            continue
+        default:
+            if !"!#$%&'*+-/=?^_`{|}~.".utf8.contains(c) { return false }
+        }
+    }
+    return true
 }
 
 /// "< john@example.com >" -> "john@example.com"; "<\"john doe\"@example.com>" keeps its space.

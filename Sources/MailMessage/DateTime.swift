@@ -40,9 +40,15 @@ private let zoneNames: [String: Int] = [
     "mst": -420, "mdt": -360, "pst": -480, "pdt": -420, "cet": 60, "cest": 120, "bst": 60, "jst": 540,
 ]
 
-/// Parses an RFC 5322 date-time, leniently (obsolete zones, two-digit years, missing seconds,
-/// missing day name, extra comments, "-" separators, month and day swapped order).
+/// Parses a Date header: an RFC 5322 date-time, leniently (obsolete zones, two-digit years,
+/// missing seconds, missing day name, extra comments, "-" separators, month and day swapped
+/// order, asctime), else a numeric date that has one reading (see `parseNumericDate`).
 public func parseMailDate(_ text: String) -> MailDate? {
+    parseTextualDate(text) ?? parseNumericDate(text)
+}
+
+/// A date with a month name.
+private func parseTextualDate(_ text: String) -> MailDate? {
     var tokens: [String] = []
     var cur = ""
     var depth = 0
@@ -61,7 +67,7 @@ public func parseMailDate(_ text: String) -> MailDate? {
     }
     if !cur.isEmpty { tokens.append(cur) }
 
-    var day: Int?, month: Int?, year: Int?, h: Int?, m: Int?, s = 0, off: Int?
+    var day: Int?, month: Int?, year: Int?, h: Int?, m: Int?, s = 0, off: Int?, meridiem: String?
     for t in tokens {
         if let sign = t.first, sign == "+" || sign == "-", t.contains(":") {
             // An ISO 8601 offset ("+01:00"), not a time of day.
@@ -80,15 +86,144 @@ public func parseMailDate(_ text: String) -> MailDate? {
             let sign = t.hasPrefix("-") ? -1 : 1
             off = sign * ((v / 100) * 60 + v % 100)
         } else if let v = Int(t) {
-            if day == nil && t.count <= 2 && v >= 1 && v <= 31 { day = v }
+            // A day may be zero-padded to three digits ("029").
+            if day == nil && (t.count <= 2 || t.count == 3 && t.first == "0") && v >= 1 && v <= 31 { day = v }
             else if year == nil { year = v }
         } else if let z = zoneNames[t], off == nil {
             off = z
+        } else if t == "am" || t == "pm" {
+            meridiem = t
         }
     }
-    guard let d = day, let mo = month, var y = year, let hh = h, let mm = m else { return nil }
+    guard let d = day, let mo = month, var y = year, var hh = h, let mm = m else { return nil }
+    if let mer = meridiem { hh = twelveHour(hh, mer) }
     if y < 50 { y += 2000 } else if y < 1000 { y += 1900 }
     // Years outside 1-9999 are garbage (and would overflow the epoch arithmetic).
     guard (0..<24).contains(hh), (0..<60).contains(mm), (0...60).contains(s), (1...31).contains(d), (1...9999).contains(y) else { return nil }
     return MailDate(year: y, month: mo, day: d, hour: hh, minute: mm, second: min(s, 59), offsetMinutes: off ?? 0)
+}
+
+/// "1:17 pm" is 13:17, "12:05 am" is 00:05; an hour already on the 24-hour clock stays.
+private func twelveHour(_ h: Int, _ meridiem: String) -> Int {
+    (1...12).contains(h) ? h % 12 + (meridiem == "pm" ? 12 : 0) : h
+}
+
+private let dayNames = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+/// A numeric date that only one reading fits, with a time: year first ("2012-12-08 00:48",
+/// ISO 8601 with "T", seconds, fractions, "Z" or an offset), or year last with the day and
+/// month told apart by a value over 12 ("29-04-2017 23:34", "04/29/2017 23:34"; "04/05/2017"
+/// is either and stays unread). The separator is "-", "/" or "."; no zone is UTC.
+func parseNumericDate(_ text: String) -> MailDate? {
+    var tokens: [[UInt8]] = []
+    var cur: [UInt8] = []
+    var depth = 0
+    for c in text.utf8 {
+        if depth > 0 || c == UInt8(ascii: "(") {
+            if c == UInt8(ascii: "(") { depth += 1 } else if c == UInt8(ascii: ")") { depth -= 1 }
+            continue
+        }
+        if Byte.isSpace(c) || c == UInt8(ascii: ",") {
+            if !cur.isEmpty { tokens.append(cur); cur = [] }
+        } else {
+            cur.append(Byte.lower(c))
+        }
+    }
+    if !cur.isEmpty { tokens.append(cur) }
+    // An optional day name, then the date.
+    var k = 0
+    if k < tokens.count, let f = tokens[k].first, !isDigit(f) {
+        guard tokens[k].count >= 3, dayNames.contains(String(decoding: tokens[k].prefix(3), as: UTF8.self)),
+              tokens[k].allSatisfy({ $0 >= 97 && $0 <= 122 }) else { return nil }
+        k += 1
+    }
+    guard k < tokens.count else { return nil }
+    var dateToken = tokens[k][...]
+    var timeToken: ArraySlice<UInt8>
+    k += 1
+    if let t = dateToken.firstIndex(of: UInt8(ascii: "t")) {
+        timeToken = dateToken[(t + 1)...]
+        dateToken = dateToken[..<t]
+    } else {
+        guard k < tokens.count else { return nil }
+        timeToken = tokens[k][...]
+        k += 1
+    }
+    guard let (y, mo, d) = numericDay(dateToken) else { return nil }
+    // The time, and a zone written against it ("00:48:10Z", "00:48:10.25-05:00").
+    var fields: [Int] = []
+    var p = timeToken.startIndex
+    while fields.count < 3 {
+        var v = 0, n = 0
+        while p < timeToken.endIndex, isDigit(timeToken[p]), n < 2 { v = v * 10 + Int(timeToken[p] - 48); n += 1; p += 1 }
+        guard n > 0 else { return nil }
+        fields.append(v)
+        guard p < timeToken.endIndex, timeToken[p] == Byte.colon else { break }
+        p += 1
+    }
+    guard fields.count >= 2 else { return nil }
+    if fields.count == 3, p < timeToken.endIndex, timeToken[p] == UInt8(ascii: ".") {
+        p += 1
+        while p < timeToken.endIndex, isDigit(timeToken[p]) { p += 1 }
+    }
+    var off: Int? = nil
+    if p < timeToken.endIndex {
+        guard let z = zoneOffset(timeToken[p...]) else { return nil }
+        off = z
+    }
+    var hour = fields[0]
+    for t in tokens[k...] {
+        if t == Array("am".utf8) || t == Array("pm".utf8) {
+            hour = twelveHour(hour, String(decoding: t, as: UTF8.self))
+        } else if off == nil, let z = zoneOffset(t[...]) {
+            off = z
+        }
+    }
+    let minute = fields[1], second = fields.count == 3 ? fields[2] : 0
+    guard (0..<24).contains(hour), (0..<60).contains(minute), (0...60).contains(second) else { return nil }
+    return MailDate(year: y, month: mo, day: d, hour: hour, minute: minute, second: min(second, 59), offsetMinutes: off ?? 0)
+}
+
+@inline(__always) private func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+
+/// "2012-12-08", "29.04.2017", "04/29/2017" -> (year, month, day), when only one reading fits.
+private func numericDay(_ t: ArraySlice<UInt8>) -> (Int, Int, Int)? {
+    guard let sep = t.first(where: { !isDigit($0) }), sep == Byte.dash || sep == UInt8(ascii: "/") || sep == UInt8(ascii: ".") else {
+        return nil
+    }
+    let parts = t.split(separator: sep, omittingEmptySubsequences: false)
+    guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.count <= 4 && $0.allSatisfy(isDigit) }) else { return nil }
+    let v = parts.map { $0.reduce(0) { $0 * 10 + Int($1 - 48) } }
+    let y: Int, mo: Int, d: Int
+    if parts[0].count == 4, parts[1].count <= 2, parts[2].count <= 2 {
+        (y, mo, d) = (v[0], v[1], v[2])
+    } else if parts[2].count == 4, parts[0].count <= 2, parts[1].count <= 2 {
+        y = v[2]
+        if v[0] == v[1] || v[1] <= 12 && v[0] > 12 {
+            (d, mo) = (v[0], v[1])
+        } else if v[0] <= 12 && v[1] > 12 {
+            (mo, d) = (v[0], v[1])
+        } else {
+            return nil
+        }
+    } else {
+        return nil
+    }
+    guard (1...9999).contains(y), (1...12).contains(mo), (1...31).contains(d) else { return nil }
+    return (y, mo, d)
+}
+
+/// "z", "+0200", "-05:00", "+02", or a zone name.
+private func zoneOffset(_ t: ArraySlice<UInt8>) -> Int? {
+    guard let sign = t.first else { return nil }
+    if sign == UInt8(ascii: "+") || sign == Byte.dash {
+        let digits = t.dropFirst().filter { $0 != Byte.colon }
+        guard digits.count == 4 || digits.count == 2, digits.allSatisfy(isDigit),
+              t.dropFirst().count == digits.count || (t.count == 6 && t[t.startIndex + 3] == Byte.colon) else { return nil }
+        let v = digits.reduce(0) { $0 * 10 + Int($1 - 48) }
+        let (oh, om) = digits.count == 4 ? (v / 100, v % 100) : (v, 0)
+        guard oh < 24, om < 60 else { return nil }
+        return (sign == Byte.dash ? -1 : 1) * (oh * 60 + om)
+    }
+    return zoneNames[String(decoding: t, as: UTF8.self)]
 }

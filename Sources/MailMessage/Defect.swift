@@ -4,6 +4,7 @@ public struct Defect: Sendable, Equatable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case headerWithoutColon = "header-without-colon"
         case continuationWithoutField = "continuation-without-field"
+        case byteOrderMark = "byte-order-mark"
         case missingHeaderBodySeparator = "missing-header-body-separator"
         case headerTooLarge = "header-too-large"
         case tooManyHeaderFields = "too-many-header-fields"

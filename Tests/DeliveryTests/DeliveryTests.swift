@@ -145,6 +145,8 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         ("", "<>", "Ann <ann@example.org>"),
         ("", "bounces@example.org", "Mail Delivery System <MAILER-DAEMON@mx.example.org>"),
         ("", "bounces@example.org", "postmaster@example.org"),
+        ("", "bounces@example.org", "MAILER-DAEMON"),
+        ("", "bounces@example.org", "\"Mail System\" <MAILER-DAEMON>"),
     ])
     func automaticMailIsMarkedSoThatNothingAnswersIt(headers: String, sender: String, from: String) throws {
         let d = try Desk()
@@ -185,6 +187,13 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         let long = String(repeating: "x", count: 400) + "@example.org"
         try d.deliver(mail(subject: "second", from: long), sender: "")
         #expect(try d.scalar("SELECT requester_id FROM tickets WHERE subject = 'second'") == nil)
+    }
+
+    /// A From with no domain (a bounce written by a local mailer) still names the requester.
+    @Test func aSenderWithoutDomainIsTheRequester() throws {
+        let d = try Desk()
+        try d.deliver(mail(from: "MAILER-DAEMON"), sender: "")
+        #expect(try d.scalar("SELECT address FROM user_addresses u JOIN tickets t ON t.requester_id = u.user_id") == "MAILER-DAEMON")
     }
 
     @Test func aMessageWithBareCRLineEndsIsStoredByteForByte() throws {

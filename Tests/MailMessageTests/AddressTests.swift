@@ -49,10 +49,25 @@ struct AddressTests {
         ("Alice alice@example.com", [mb("Alice", "alice@example.com")]),
         ("Alice Example alice@example.com", [mb("Alice Example", "alice@example.com")]),
         ("\"Alice\" alice@example.com", [mb("Alice", "alice@example.com")]),
-        // A bare word without "@": a name, no address.
+        // A single bare word without "@" is an address with no domain (as Python reads it);
+        // several words, a capitalized word, a quoted string or an encoded word are a name
+        // without an address (as Stalwart reads "Whomever").
+        ("MAILER-DAEMON", [mb(nil, "MAILER-DAEMON")]),
+        ("user2", [mb(nil, "user2")]),
+        ("\"Mail System\" <MAILER-DAEMON>", [mb("Mail System", "MAILER-DAEMON")]),
+        ("MAILER-DAEMON (Mail Delivery System)", [mb("Mail Delivery System", "MAILER-DAEMON")]),
+        ("root, admin", [mb(nil, "root"), mb(nil, "admin")]),
+        ("Team: root;", [mb(nil, "root")]),
         ("Whomever", [mb("Whomever", nil)]),
+        ("Moderator-Address", [mb("Moderator-Address", nil)]),
         ("Mail Delivery Subsystem", [mb("Mail Delivery Subsystem", nil)]),
+        ("Team: Mail System;", [mb("Mail System", nil)]),
         ("\"Quoted Only\"", [mb("Quoted Only", nil)]),
+        ("=?utf-8?q?J=C3=B6rg?=", [mb("Jörg", nil)]),
+        // An unquoted comma in a name beside a real address: the word before it stays a name.
+        ("Doe, Jane <jane@example.com>", [mb("Doe", nil), mb("Jane", "jane@example.com")]),
+        ("smith, john <john@example.com>", [mb("smith", nil), mb("john", "john@example.com")]),
+        ("doe, jane@example.com", [mb("doe", nil), mb(nil, "jane@example.com")]),
         // Quoted local part.
         ("<\"john doe\"@example.com>", [mb(nil, "\"john doe\"@example.com")]),
         ("John < \"john  doe\"@example.com >", [mb("John", "\"john  doe\"@example.com")]),
@@ -90,6 +105,14 @@ struct AddressTests {
         options.maxAddresses = 2
         let m = Message.parse(Array("To: a@x.example, b@x.example, c@x.example\nTo: d@x.example\n\n".utf8), options: options)
         #expect(m.to.map(\.address) == ["a@x.example", "b@x.example", "d@x.example"])
+    }
+
+    /// A bounce whose From has no domain: the local part is the requester's address.
+    @Test func fromWithoutDomain() {
+        let m = Fixture.message("from-no-domain.eml")
+        #expect(m.from == [Self.mb(nil, "MAILER-DAEMON")])
+        #expect(m.subject == "Undelivered Mail Returned to Sender")
+        #expect(m.defects == [])
     }
 
     @Test func everyFieldOfAName() {

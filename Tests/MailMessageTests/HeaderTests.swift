@@ -13,6 +13,13 @@ struct HeaderTests {
         ("missing-header-body-separator.eml", "No empty line", "This line is the body.\nAnd so is this.\n", [.missingHeaderBodySeparator]),
         ("mbox-from-line.eml", "After an mbox separator", "Body.\n", []),
         ("bare-cr-line-ends.eml", "Old Mac line ends", "Line one.\nLine two.\n", [.bareCRLineEnds]),
+        ("header-banner-line.eml", "Scanner sends blank pages", "The scanner on floor 2 sends blank pages since Monday.\n",
+         [.headerWithoutColon]),
+        ("header-folded-field-name.eml", "Name folded before its colon", "My keyboard is missing the letter Q.\n",
+         [.headerWithoutColon]),
+        ("header-wrapped-lines-mid-header.eml", "VPN drops every hour", "The VPN disconnects at ten past every hour.\n",
+         [.headerWithoutColon, .headerWithoutColon, .headerWithoutColon]),
+        ("header-utf8-bom.eml", "Saved with a byte-order mark", "Please reset my password.\n", [.byteOrderMark]),
     ]
 
     @Test(arguments: cases)
@@ -57,6 +64,117 @@ struct HeaderTests {
         let m = Fixture.message("mbox-from-line.eml")
         #expect(m.headers.fields.map { m.headers.name($0) } == ["From", "Subject"])
         #expect(m.from == [Mailbox(name: nil, address: "alice@example.com")])
+    }
+
+    /// Header blocks that real mailers break: the requester and the rest of the header are read.
+    @Test func bannerLineBeforeTheFirstField() {
+        let m = Fixture.message("header-banner-line.eml")
+        #expect(m.from == [Mailbox(name: "Carol Gateway", address: "carol@example.com")])
+        #expect(m.headers.fields.map { m.headers.name($0) } == ["From", "To", "Subject", "Date", "Message-ID"])
+        #expect(m.defects == [Defect(.headerWithoutColon, at: 0, "line before the first field, skipped")])
+    }
+
+    @Test func fieldNameFoldedBeforeItsColon() {
+        let m = Fixture.message("header-folded-field-name.eml")
+        #expect(m.from == [Mailbox(name: "Dave Example", address: "dave@example.com")])
+        #expect(m.headers.fields.map { m.headers.name($0) } == ["Return-Path", "From", "To", "Subject", "Date"])
+        #expect(m.headers.raw("from") == Array("Dave Example <dave@example.com>".utf8))
+        #expect(m.date?.iso8601 == "2019-04-03T11:15:00+01:00")
+    }
+
+    @Test func wrappedLinesInTheMiddleOfTheHeader() {
+        let m = Fixture.message("header-wrapped-lines-mid-header.eml")
+        #expect(m.from == [Mailbox(name: "Erin Example", address: "erin@example.com")])
+        #expect(m.headers.raw("x-spam-status") == Array(
+            "No, score=-1.9 required=5.0 tests=BAYES_00,DKIM_SIGNED, autolearn=ham autolearn_force=no version=3.4.6".utf8))
+        #expect(m.headers.fields.map { m.headers.name($0) } == [
+            "Received", "X-Spam-Status", "X-Campaign-Track", "X-Spam-Level", "From", "To", "Subject", "Date", "Content-Type",
+        ])
+        #expect(m.root.charset == "us-ascii")
+    }
+
+    @Test func byteOrderMarkBeforeTheFirstField() {
+        let m = Fixture.message("header-utf8-bom.eml")
+        #expect(m.from == [Mailbox(name: "Frank Example", address: "frank@example.com")])
+        #expect(m.headers.fields.map { m.headers.name($0) } == ["From", "To", "Subject", "Date"])
+        #expect(m.defects == [Defect(.byteOrderMark, at: 0)])
+    }
+
+    /// Lines without a colon are header lines only when a field line follows them; otherwise the
+    /// body starts at the first of them, as before.
+    @Test(arguments: [
+        // A body written without the empty line, with no field line after it.
+        ("From: a@example.com\nSubject: s\nHello,\nthe printer is jammed.\n\nThanks.\n",
+         "Hello,\nthe printer is jammed.\n\nThanks.\n", [Defect.Code.missingHeaderBodySeparator]),
+        // A body line that looks like a field but no mailer writes one: not a header.
+        ("From: a@example.com\nSubject: s\nHello,\nthe printer says\nError: paper jam\n\nThanks.\n",
+         "Hello,\nthe printer says\nError: paper jam\n\nThanks.\n", [.missingHeaderBodySeparator]),
+        // A field line too far after the first line without colon (more than the look-ahead).
+        ("Subject: s\n" + String(repeating: "line\n", count: 40) + "X-Real: 1\n\nBody.\n",
+         String(repeating: "line\n", count: 40) + "X-Real: 1\n\nBody.\n", [.missingHeaderBodySeparator]),
+        // The line with no colon is the last line of the message.
+        ("Subject: s\nlast line", "last line", [.missingHeaderBodySeparator]),
+    ])
+    func linesWithoutColonThatStartTheBody(_ text: String, _ body: String, _ defects: [Defect.Code]) {
+        let m = Message.parse(Array(text.utf8))
+        #expect(m.bodyText() == body)
+        #expect(m.defectCodes == defects)
+    }
+
+    /// A multipart whose header ends without the empty line: its first delimiter line is never
+    /// read as a header line, so the parts are found.
+    @Test(arguments: [
+        "Content-Type: multipart/alternative; boundary=\"b\"\nThis is a multi-part message in MIME format.\n--b\n"
+            + "Content-Type: text/plain\n\nText.\n--b--\n",
+        "Content-Type: multipart/mixed; boundary=b\n--b\nContent-Type: text/plain\n\nText.\n--b--\n",
+    ])
+    func delimiterAfterTheHeaderStartsTheBody(_ text: String) {
+        let m = Message.parse(Array(text.utf8))
+        #expect(m.bodyText() == "Text.")
+        #expect(m.defectCodes == [.missingHeaderBodySeparator])
+    }
+
+    /// Text that has no header stays all body, even with a banner-like first line or a line with
+    /// a colon further down.
+    @Test(arguments: [
+        "Hello,\n\nNote: the printer is jammed.\n",
+        "Hello,\nNote: the printer is jammed.\n",
+        "---- notes ----\nFirst line\nFrom: Bob\n\nmore\n",
+        "\u{FEFF}Hello, no header here.\n",
+        "From\nthe printer is jammed\n",
+    ])
+    func textWithoutHeaderStaysTheBody(_ text: String) {
+        let m = Message.parse(Array(text.utf8))
+        #expect(m.headers.count == 0)
+        #expect(m.bodyText() == text)
+        #expect(m.defectCodes.last == .noHeaders)
+    }
+
+    /// A run of lines without colon in the middle of the header, then a field: every line is
+    /// joined to the field above, one defect each.
+    @Test func runOfLinesWithoutColonJoinsTheFieldAbove() {
+        let m = Message.parse(Array("Subject: one\ntwo\n\tthree\nfour\nTo: help@example.org\n\nBody.\n".utf8))
+        #expect(m.subject == "one two three four")
+        #expect(m.to == [Mailbox(name: nil, address: "help@example.org")])
+        #expect(m.bodyText() == "Body.\n")
+        #expect(m.defects == [Defect(.headerWithoutColon, at: 13), Defect(.headerWithoutColon, at: 24)])
+    }
+
+    /// A field name folded before its colon as the first line, with CRLF line ends.
+    @Test func foldedFieldNameFirstLine() {
+        let m = Message.parse(Array("From\r\n  :  alice@example.com\r\nSubject: x\r\n\r\nBody.\r\n".utf8))
+        #expect(m.from == [Mailbox(name: nil, address: "alice@example.com")])
+        #expect(m.subject == "x")
+        #expect(m.defects == [Defect(.headerWithoutColon, at: 0, "field name folded before its colon")])
+    }
+
+    /// Many runs of lines without colon, each followed by a field: read in one pass.
+    @Test func manyRunsOfLinesWithoutColon() {
+        let text = "Subject: s\n" + String(repeating: "a\nb\nX-A: 1\n", count: 100_000) + "\nBody.\n"
+        let m = Message.parse(Array(text.utf8))
+        #expect(m.subject == "s a b")
+        #expect(m.headers.count == ParserOptions.default.maxHeaderFields)
+        #expect(m.bodyText() == "Body.\n")
     }
 
     @Test func whitespaceOnlyLineFollowedByAField() {
