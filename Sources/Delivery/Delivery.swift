@@ -114,7 +114,10 @@ public struct Deliverer {
     /// falls back to the envelope sender.
     static func requester(_ message: Message, envelope: Envelope) -> (name: String?, address: String?) {
         let from = message.from.first { $0.address != nil } ?? message.sender.first
-        return (from?.name, from?.address ?? envelope.sender.flatMap { $0.isEmpty ? nil : $0 })
+        let envelopeSender = envelope.sender.flatMap { $0.isEmpty || $0 == "<>" ? nil : $0 }
+        // "From: jsmith" (no domain) says less than the envelope's jsmith@corp.example.
+        if let a = from?.address, !a.contains("@"), let e = envelopeSender, e.contains("@") { return (from?.name, e) }
+        return (from?.name, from?.address ?? envelopeSender)
     }
 
     /// What rules see of a message: the sender's name and address, the subject, the body.

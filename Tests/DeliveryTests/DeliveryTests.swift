@@ -194,6 +194,9 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         let d = try Desk()
         try d.deliver(mail(from: "MAILER-DAEMON"), sender: "")
         #expect(try d.scalar("SELECT address FROM user_addresses u JOIN tickets t ON t.requester_id = u.user_id") == "MAILER-DAEMON")
+        // The envelope's full address says more than a From without a domain.
+        try d.deliver(mail(subject: "second", from: "jsmith"), sender: "jsmith@corp.example")
+        #expect(try d.scalar("SELECT address FROM user_addresses u JOIN tickets t ON t.requester_id = u.user_id WHERE t.id = 2") == "jsmith@corp.example")
     }
 
     @Test func aMessageWithBareCRLineEndsIsStoredByteForByte() throws {
