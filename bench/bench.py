@@ -584,11 +584,80 @@ def late_match(ctx):
     print("Goal: match at most 1.5 times no match: %.2fx: %s" % (m / n, "met" if m / n <= 1.5 else "NOT met"))
 
 
+FOLLOW_TICKETS = 100_000
+
+
+def follow_up(ctx):
+    """A follow-up against a new ticket, in a database that already holds 100,000 tickets:
+    threading must be index lookups, not scans."""
+    wt, admin = ctx["wt"], ctx.get("admin")
+    if not admin:
+        die("the follow-up section needs wt-admin beside wt-deliver (or WT_ADMIN)", 2)
+    rounds = ctx["rounds"] or SMALL_ROUNDS
+    where = OUT / "follow-up"
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
+    DELIVERY.mkdir(parents=True, exist_ok=True)
+    db = where / "big.db"
+    subprocess.run([admin, "init", "--db", db], check=True, stdout=subprocess.DEVNULL)
+    con = sqlite3.connect(db)
+    with con:
+        n = FOLLOW_TICKETS
+        con.executemany("INSERT INTO users (id, name, role, emails, created_at, origin) VALUES (?, ?, 'end_user', ?, 0, 'mail')",
+                        [(i, "user%d@customer.example.org" % i, "user%d@customer.example.org" % i) for i in range(1, n // 10 + 1)])
+        con.executemany("INSERT INTO user_addresses (address, user_id) VALUES (?, ?)",
+                        [("user%d@customer.example.org" % i, i) for i in range(1, n // 10 + 1)])
+        con.executemany("INSERT INTO raw_messages (id, received_at, size, sha256, data) VALUES (?, 0, 1, '', x'00')",
+                        [(i,) for i in range(1, n + 1)])
+        con.executemany("INSERT INTO tickets (id, subject, body, requester_id, ticket_type_id, priority, message_id, created_at, updated_at)"
+                        " VALUES (?, ?, 'body', ?, 1, 'Medium', ?, 0, 0)",
+                        [(i, "ticket %d" % i, i % (n // 10) + 1, "t%d@customer.example.org" % i) for i in range(1, n + 1)])
+        con.executemany("INSERT INTO ticket_events (ticket_id, kind, author_id, raw_message_id, message_id, subject, body, created_at)"
+                        " VALUES (?, 'created', ?, ?, ?, 'x', 'body', 0)",
+                        [(i, i % (n // 10) + 1, i, "t%d@customer.example.org" % i) for i in range(1, n + 1)])
+        con.executemany("INSERT INTO deliveries (key, raw_message_id, ticket_id, action, delivered_at) VALUES (?, ?, ?, 'created', 0)",
+                        [("k%d" % i, i, i) for i in range(1, n + 1)])
+    con.close()
+    target = n // 2
+    sender = "user%d@customer.example.org" % (target % (n // 10) + 1)
+
+    def message(i, reply):
+        extra = "In-Reply-To: <t%d@customer.example.org>\n" % target if reply else ""
+        subject = ("Re: ticket %d" % target) if reply else ("new problem %d" % i)
+        return ("From: %s\nTo: %s\nSubject: %s\nMessage-ID: <f-%d-%d-%d@customer.example.org>\n%s"
+                "Content-Type: text/plain; charset=utf-8\n\nThe printer on the third floor jams again.\n"
+                % (sender, RECIPIENT, subject, i, int(reply), time.time_ns(), extra)).encode()
+
+    for reply in (False, True):  # first deliveries, untimed
+        run_fed([wt, "--db", db, "-f", sender, "--", RECIPIENT], message(0, reply))
+    times = {"new ticket": [], "follow-up": []}
+    cpu = {"new ticket": [], "follow-up": []}
+    for r in range(1, rounds + 1):
+        order = [("new ticket", False), ("follow-up", True)]
+        for kind, reply in (order if r % 2 else order[::-1]):
+            t, usage = run_fed([wt, "--db", db, "-f", sender, "--", RECIPIENT], message(r, reply))
+            times[kind].append(t)
+            cpu[kind].append(usage.ru_utime + usage.ru_stime)
+    followups = sql_count(db, "SELECT count(*) FROM ticket_events WHERE ticket_id = %d AND kind = 'followup'" % target)
+    if followups != rounds + 1:
+        die("follow-up: %d follow-ups in ticket %d, expected %d" % (followups, target, rounds + 1))
+    print("wt-deliver, one process per small message, %d rounds alternating, in a database of %d tickets;" % (rounds, n))
+    print("the follow-up names a message of ticket %d by In-Reply-To, from its requester." % target)
+    print("Checked: every follow-up landed in ticket %d." % target)
+    new, fu = statistics.median(times["new ticket"]), statistics.median(times["follow-up"])
+    cnew, cfu = statistics.median(cpu["new ticket"]), statistics.median(cpu["follow-up"])
+    print("%-12s %9s %9s" % ("", "wall ms", "CPU ms"))
+    print("%-12s %9.2f %9.2f\n%-12s %9.2f %9.2f" % ("new ticket", new * 1000, cnew * 1000, "follow-up", fu * 1000, cfu * 1000))
+    print("Goal: a follow-up at most 1.1 times a new ticket: %.2fx wall, %.2fx CPU: %s"
+          % (fu / new, cfu / cnew, "met" if fu / new <= 1.1 else "NOT met"))
+
+
 SECTIONS = [
     ("parse throughput", parse_throughput),
     ("delivery time", delivery_time),
     ("rules", rule_scaling),
     ("late match", late_match),
+    ("follow-up", follow_up),
 ]
 
 
