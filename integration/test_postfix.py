@@ -205,10 +205,31 @@ def test_postfix_bounce_arrives_with_empty_sender(postfix):
     wait_for(r'to=<helpdesk@wt\.test>, relay=wt, .*status=sent', since)
     con = sqlite3.connect(DB)
     sender = con.execute('SELECT sender FROM raw_messages ORDER BY id DESC LIMIT 1').fetchone()[0]
-    outbox = con.execute('SELECT count(*) FROM outbox o JOIN tickets t ON t.id = o.ticket_id WHERE t.message_id = ?', (mid_of(data),)).fetchone()[0]
+    automatic, reasons = con.execute('SELECT t.automatic, e.reasons FROM tickets t JOIN ticket_events e ON e.ticket_id = t.id '
+                                     'WHERE t.message_id = ?', (mid_of(data),)).fetchone()
     con.close()
     assert sender == ''
-    assert outbox == 0, 'no notification may answer a bounce'
+    # Marked so that no notification ever answers its sender.
+    assert automatic == 1 and 'null envelope sender' in reasons
+
+
+def test_postfix_reply_threads_into_its_ticket(postfix):
+    first = message(subject='Scanner offline')
+    since = log_size()
+    sendmail(first, 'helpdesk@wt.test')
+    wait_for(r'to=<helpdesk@wt\.test>, relay=wt, .*status=sent', since)
+    reply = message(subject='Re: Scanner offline', body='It is back, thanks.\n',
+                    extra_headers='In-Reply-To: <%s>\r\nReferences: <%s>\r\n' % (mid_of(first), mid_of(first)))
+    since = log_size()
+    sendmail(reply, 'helpdesk@wt.test')
+    wait_for(r'to=<helpdesk@wt\.test>, relay=wt, .*status=sent', since)
+    con = sqlite3.connect(DB)
+    ticket = con.execute('SELECT id FROM tickets WHERE message_id = ?', (mid_of(first),)).fetchone()[0]
+    kinds = con.execute('SELECT kind FROM ticket_events WHERE ticket_id = ? ORDER BY id', (ticket,)).fetchall()
+    separate = con.execute('SELECT count(*) FROM tickets WHERE message_id = ?', (mid_of(reply),)).fetchone()[0]
+    con.close()
+    assert kinds == [('created',), ('followup',)]
+    assert separate == 0
 
 
 def test_postfix_defers_while_locked_then_delivers_once(postfix):
