@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "wt-deliver", targets: ["wt-deliver"]),
         .executable(name: "wt-admin", targets: ["wt-admin"]),
+        .executable(name: "wt-notify", targets: ["wt-notify"]),
         .library(name: "MailMessage", targets: ["MailMessage"]),
         .library(name: "Rules", targets: ["Rules"]),
     ],
@@ -31,7 +32,7 @@ let package = Package(
         // Pure: rule model and the matcher.
         .target(name: "Rules", swiftSettings: settings),
         // What the command lines share: JSON output, progress, stdout/stderr writing.
-        .target(name: "CLIKit", swiftSettings: settings),
+        .target(name: "CLIKit", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: settings),
         // Message -> rules -> one store transaction.
         .target(name: "Delivery", dependencies: [
             "MailMessage", "Rules", "TicketStore", .product(name: "Logging", package: "swift-log"),
@@ -42,6 +43,19 @@ let package = Package(
                 "MailMessage", "CKernels", "Delivery", "TicketStore", "CLIKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: settings
+        ),
+        // Pure: notifications as RFC 5322 bytes (headers encoded, bodies within line limits).
+        .target(name: "MailCompose", dependencies: ["MailMessage"], swiftSettings: settings),
+        // Sending: sendmail through an argument vector, SMTP through libcurl.
+        .target(name: "MailTransport", swiftSettings: settings),
+        // Outbox -> recipients -> composed mail -> transport; claims that survive a notifier's death.
+        .target(name: "Notify", dependencies: [
+            "TicketStore", "Delivery", "MailCompose", "MailTransport", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: settings),
+        .executableTarget(
+            name: "wt-notify",
+            dependencies: ["Notify", "TicketStore", "CLIKit", .product(name: "Logging", package: "swift-log")],
             swiftSettings: settings
         ),
         // libFuzzer target for the parser (make fuzz); built normally, it replays inputs.
@@ -60,6 +74,9 @@ let package = Package(
         // Message -> rules -> store, on a real SQLite file, as wt-deliver calls it.
         .testTarget(name: "DeliveryTests", dependencies: [
             "Delivery", "TicketStore", "MailMessage", "Rules", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: settings),
+        .testTarget(name: "NotifyTests", dependencies: [
+            "Notify", "Delivery", "TicketStore", "MailTransport", "MailCompose", "MailMessage", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: settings),
         // Runs the built executables, as the MTA and an administrator would.
         .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-admin"], exclude: ["Fixtures"], swiftSettings: settings),

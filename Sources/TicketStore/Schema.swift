@@ -191,6 +191,37 @@ enum Schema {
         CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
         INSERT INTO secrets (name, value) VALUES ('message_id_key', randomblob(32));
         """),
+        ("7 notifications", """
+        -- One row per mail the notifier sends: an outbox entry (a ticket event) is expanded
+        -- into its recipients once, and each address receives an event at most once.
+        ALTER TABLE outbox ADD COLUMN expanded_at INTEGER;
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+            ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+            event_id INTEGER NOT NULL REFERENCES ticket_events(id),
+            kind TEXT NOT NULL,
+            address TEXT NOT NULL COLLATE NOCASE,
+            role TEXT NOT NULL,
+            -- queued, sent, failed (permanently), held (a limit), suppressed (bouncing, automatic)
+            state TEXT NOT NULL DEFAULT 'queued',
+            reason TEXT NOT NULL DEFAULT '',
+            message_id TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL DEFAULT 0,
+            -- A notifier's claim; another may take the row once the lease has run out.
+            claimed_by TEXT,
+            lease_until INTEGER,
+            last_error TEXT,
+            created_at INTEGER NOT NULL,
+            sent_at INTEGER,
+            UNIQUE (event_id, address)
+        );
+        CREATE INDEX notifications_due ON notifications(state, next_attempt_at);
+        CREATE INDEX notifications_address_sent ON notifications(address, sent_at);
+        CREATE INDEX notifications_ticket_sent ON notifications(ticket_id, sent_at);
+        CREATE INDEX outbox_unexpanded ON outbox(expanded_at);
+        """),
     ]
 
     /// Settings every database starts with: the Web Tracks e-mail settings and ours.
@@ -228,5 +259,10 @@ enum Schema {
         ("trusted_authserv_id", ""),
         ("trust_spam_headers", "false"),
         ("spam_ticket_type", ""),
+        ("smtp_security", ""),
+        ("smtp_ca_file", ""),
+        ("sendmail_path", "/usr/sbin/sendmail"),
+        ("max_mails_per_recipient_per_day", "20"),
+        ("max_mails_per_ticket_per_hour", "10"),
     ]
 }

@@ -25,6 +25,8 @@ public enum SettingsSchema {
         /// Semicolon-separated names from a fixed set, at most `max` of them.
         case fieldList(allowed: [String], max: Int)
         case list
+        /// A whole number, 0 or more.
+        case count
         case ticketType
         /// A ticket type, or empty for none.
         case optionalTicketType
@@ -39,7 +41,7 @@ public enum SettingsSchema {
 
     /// The fields a notification can show (Web Tracks: "up to eight").
     public static let notificationFields = ["number", "subject", "status", "priority", "ticket_type", "technician",
-                                            "requester", "body", "created", "updated", "attachments", "history"]
+                                            "requester", "body", "created", "updated", "attachments", "history", "update"]
 
     public static let entries: [Entry] = [
         Entry(key: "from_email", kind: .address, help: "address notifications are sent from"),
@@ -75,6 +77,12 @@ public enum SettingsSchema {
         Entry(key: "trusted_authserv_id", kind: .singleLine, help: "authserv-id of the Authentication-Results our MTA writes; a reply failing DMARC there is not trusted as a follow-up"),
         Entry(key: "trust_spam_headers", kind: .flag, help: "believe the spam verdict headers of the MTA's filter (X-Spam-Flag, X-Spam-Status, X-Spamd-Result)"),
         Entry(key: "spam_ticket_type", kind: .optionalTicketType, help: "ticket type for mail marked as spam (empty: the usual type)"),
+        Entry(key: "smtp_security", kind: .choice(["", "starttls", "tls", "none"]),
+              help: "SMTP encryption: starttls (required), tls (implicit, port 465), none (plain text); empty: tls on port 465, else starttls"),
+        Entry(key: "smtp_ca_file", kind: .text, help: "CA certificates to verify the SMTP server with (empty: the system's)"),
+        Entry(key: "sendmail_path", kind: .singleLine, help: "sendmail to pipe notifications to when smtp_server is empty"),
+        Entry(key: "max_mails_per_recipient_per_day", kind: .count, help: "automatic mails one address receives in 24 hours at most (0: no limit)"),
+        Entry(key: "max_mails_per_ticket_per_hour", kind: .count, help: "automatic mails about one ticket in an hour at most (0: no limit)"),
     ]
 
     public static func entry(_ key: String) -> Entry? { entries.first { $0.key == key } }
@@ -104,6 +112,9 @@ public enum SettingsSchema {
             guard v.hasPrefix("/") else { throw InvalidInput(key, "\"\(v)\" is not an absolute path") }
             do { _ = try SecretFile.read(v) } catch let e as SecretFile.Refused { throw InvalidInput(key, e.message) }
             return v
+        case .count:
+            guard let n = Int(v), n >= 0, n <= 1_000_000 else { throw InvalidInput(key, "\"\(v)\" is not a whole number from 0 to 1000000") }
+            return String(n)
         case .port:
             guard let n = Int(v), n >= 1, n <= 65535 else { throw InvalidInput(key, "\"\(v)\" is not a port number (1-65535)") }
             return String(n)

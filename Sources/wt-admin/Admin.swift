@@ -40,7 +40,7 @@ struct Admin: ParsableCommand {
         commandName: "wt-admin",
         abstract: "Set up and inspect the wt ticket database.",
         subcommands: [Init.self, Tickets.self, TicketCommand.self, AttachmentCommand.self, RulesCommand.self, TypesCommand.self,
-                      UsersCommand.self, SettingsCommand.self, ConfigCommand.self])
+                      UsersCommand.self, SettingsCommand.self, ConfigCommand.self, OutboxCommand.self])
 
     /// Runs a subcommand body, turning errors into a clear message and status 1.
     static func guarded(_ body: () throws -> Void) throws {
@@ -352,5 +352,81 @@ extension Substring {
         var s = self
         while s.last == "\n" || s.last == "\r" { s.removeLast() }
         return s
+    }
+}
+
+struct OutboxCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "outbox", abstract: "The mails wt-notify sends: queued, sent, held back, failed.",
+        subcommands: [List.self, Show.self, Retry.self])
+
+    static func json(_ w: inout JSONWriter, _ n: NotificationRow) {
+        w.field("id", Int(n.id))
+        w.field("ticket", Int(n.ticket))
+        w.field("event", Int(n.event))
+        w.field("kind", n.kind)
+        w.field("to", n.address)
+        w.field("role", n.role)
+        w.field("state", n.state)
+        w.field("reason", n.reason.isEmpty ? nil : n.reason)
+        w.field("message_id", n.messageID)
+        w.field("attempts", n.attempts)
+        w.field("next_attempt_at", n.state == "queued" ? formatTime(n.nextAttemptAt) : nil)
+        w.field("last_error", n.lastError)
+        w.field("created_at", formatTime(n.createdAt))
+        w.field("sent_at", n.sentAt.map(formatTime))
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Notifications, newest first.")
+        @OptionGroup var database: DatabaseOption
+        @Option(help: "Only those in this state: queued, sent, held, suppressed, failed.") var state: String?
+        @Option(help: "At most this many.") var limit = 50
+        @Flag(help: "One JSON object per notification, one per line.") var json = false
+        func run() throws {
+            try Admin.guarded {
+                if let state, !["queued", "sent", "held", "suppressed", "failed"].contains(state) {
+                    throw InvalidInput("state", "\"\(state)\" is not queued, sent, held, suppressed or failed")
+                }
+                let rows = try database.open().notifications(state: state, limit: limit)
+                if json { jsonLines(rows, OutboxCommand.json); return }
+                if rows.isEmpty { print("no notifications"); return }
+                print("\(pad("id", 6)) \(pad("ticket", 7)) \(pad("kind", 15)) \(pad("state", 10)) \(pad("to", 32)) note")
+                for n in rows {
+                    let note = n.lastError ?? (n.reason.isEmpty ? (n.sentAt.map { "sent \(formatTime($0))" } ?? "") : n.reason)
+                    print("\(pad(String(n.id), 6)) \(pad("#\(n.ticket)", 7)) \(pad(n.kind, 15)) \(pad(n.state, 10)) \(pad(n.address, 32)) \(note)")
+                }
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One notification.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "Notification id.") var id: Int64
+        @Flag(help: "Print one JSON object.") var json = false
+        func run() throws {
+            try Admin.guarded {
+                guard let n = try database.open().notification(id: id) else { throw AdminError("no notification \(id)") }
+                if json { jsonLines([n], OutboxCommand.json); return }
+                print("Notification \(n.id): \(n.kind) for ticket #\(n.ticket) (event \(n.event)) to \(n.address) (\(n.role))")
+                print("State \(n.state)\(n.reason.isEmpty ? "" : ": \(n.reason)"), \(n.attempts) attempts, Message-ID <\(n.messageID)>")
+                if let e = n.lastError { print("Last error: \(e)") }
+                if n.state == "queued" { print("Next attempt: \(formatTime(n.nextAttemptAt))") }
+                if let s = n.sentAt { print("Sent: \(formatTime(s))") }
+            }
+        }
+    }
+
+    struct Retry: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Queue a failed or held notification again.")
+        @OptionGroup var database: DatabaseOption
+        @Argument(help: "Notification id.") var id: Int64
+        func run() throws {
+            try Admin.guarded {
+                try database.open().retryNotification(id)
+                print("notification \(id) queued again")
+            }
+        }
     }
 }

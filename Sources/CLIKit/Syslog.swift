@@ -1,18 +1,19 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLIKit
-import Logging
+public import Logging
 
 /// Log lines to syslog (facility mail), and to stderr for a person who asked with --verbose.
 /// Message content never goes to the log: only ids, sizes and outcomes.
-struct SyslogHandler: LogHandler {
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .info
+public struct SyslogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
     let toStderr: Bool
+    let identifier: String
 
-    init(identifier: String, toStderr: Bool) {
+    public init(identifier: String, toStderr: Bool) {
         self.toStderr = toStderr
+        self.identifier = identifier
         SyslogHandler.open(identifier)
     }
 
@@ -26,12 +27,12 @@ struct SyslogHandler: LogHandler {
         openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL)
     }
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String,
+    public func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String,
              file: String, function: String, line: UInt) {
         var all = metadata
         if let extra { all.merge(extra) { $1 } }
@@ -49,7 +50,7 @@ struct SyslogHandler: LogHandler {
         case .critical: priority = LOG_CRIT
         }
         text.withCString { c in withVaList([c]) { vsyslog(priority, "%s", $0) } }
-        // "wt-deliver: " first, so no line can start with an SMTP status code.
-        if toStderr { writeErr("wt-deliver: \(text)\n") }
+        // The program's name first, so no line can start with an SMTP status code.
+        if toStderr { writeErr("\(identifier): \(text)\n") }
     }
 }
