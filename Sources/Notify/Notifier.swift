@@ -35,6 +35,8 @@ public final class Notifier {
     public var batch = 50
     /// Checked between mails: true stops the pass (SIGTERM).
     public var shouldStop: () -> Bool = { false }
+    /// Told after each mail (progress for a person at a terminal).
+    public var onProgress: (NotifyReport) -> Void = { _ in }
     public var clock: () -> Int64
     let makeTransport: (Configuration) throws -> any MailTransport
     private var transport: (any MailTransport)?
@@ -83,6 +85,7 @@ public final class Notifier {
                     return report
                 }
                 try send(job, config: config, &report)
+                onProgress(report)
             }
         }
         return report

@@ -104,11 +104,14 @@ do {
 }
 let notifier = Notifier(store: store, logger: logger, worker: worker, clock: now)
 notifier.shouldStop = { stopRequested != 0 }
+nonisolated(unsafe) var progress = Progress()
+notifier.onProgress = { r in progress.update("\(r.sent) sent, \(r.retried) to retry, \(r.failed) failed") }
 
 var status: Int32 = 0
 repeat {
     do {
         let r = try notifier.runOnce()
+        progress.done()
         if r.expanded + r.sent + r.retried + r.failed > 0 || options.verbose {
             logger.info("pass", metadata: ["events": "\(r.expanded)", "sent": "\(r.sent)", "retried": "\(r.retried)",
                                            "failed": "\(r.failed)", "held": "\(r.held)", "suppressed": "\(r.suppressed)"])
