@@ -86,6 +86,9 @@ public final class Message {
                                       at: p.bodyRange.lowerBound, "\(stats.junkBytes) bytes"))
             }
             if stats.truncated { defects.append(Defect(.base64Truncated, at: p.bodyRange.lowerBound)) }
+            if let t = stats.trailingText {
+                defects.append(Defect(.textAfterBase64, at: p.bodyRange.lowerBound + t.lowerBound, "\(t.count) bytes left out"))
+            }
         }
         func text(_ p: MIMEPart) -> String {
             let (bytes, stats) = p.decodedBodyWithStats()
