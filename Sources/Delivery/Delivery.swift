@@ -134,10 +134,10 @@ public struct Deliverer {
         let attachments = zip(message.structure.attachments, content.attachments).map { part, info in
             // Bytes that are a range of the stored message are stored as that range (not when
             // the parser read a normalised copy of it).
-            let inRaw = part.source === raw ? (range: part.bodyRange, encoding: part.transferEncoding.name) : nil
+            let inRaw = part.source === raw ? (range: part.fileRange, encoding: part.fileEncoding.name) : nil
             return TicketPlan.Attachment(filename: info.filename ?? defaultName(info.contentType), contentType: info.contentType,
                                          size: info.size, sha256: info.sha256, inline: info.inline, contentID: info.contentID,
-                                         rawRange: inRaw, data: { sink in part.decodeBody(into: sink) })
+                                         rawRange: inRaw, data: { sink in part.decodeFile(into: sink) })
         }
         let ticket = TicketPlan(
             subject: subject.isEmpty ? "(no subject)" : subject,

@@ -113,7 +113,7 @@ public final class Message {
         for p in s.attachments {
             var hasher = SHA256()
             var size = 0
-            let stats = p.decodeBody { chunk in
+            let stats = p.decodeFile { chunk in
                 hasher.update(chunk)
                 size += chunk.count
             }
@@ -207,17 +207,23 @@ public struct BodyStructure {
         if self.text == nil && self.html == nil {
             if let only = atts.first, atts.count == 1, Self.effectiveType(only) == "text/plain", only.depth == top.depth {
                 self.text = only
-            } else if let m = atts.first(where: { $0.message != nil })?.message {
-                let inner = BodyStructure(root: m)
-                self.text = inner.text
-                self.html = inner.html
+            } else if let p = atts.first(where: { $0.message != nil || $0.textInside != nil }) {
+                if let m = p.message {
+                    let inner = BodyStructure(root: m)
+                    self.text = inner.text
+                    self.html = inner.html
+                } else if let t = p.textInside {
+                    // Text found inside a part a limit left unread (kept whole as an attachment).
+                    if t.mimeType == "text/html" { self.html = t } else { self.text = t }
+                }
             }
         }
     }
 
     static func effectiveType(_ p: MIMEPart) -> String {
-        // A multipart whose boundary was never found is read as text.
-        if p.mimeType.hasPrefix("multipart/") { return "text/plain" }
+        // A multipart whose boundary was never found is read as text; one that a limit left
+        // unread is raw MIME, an attachment.
+        if p.mimeType.hasPrefix("multipart/") && !p.opaque { return "text/plain" }
         return p.mimeType
     }
 

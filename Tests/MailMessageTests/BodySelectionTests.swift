@@ -166,6 +166,19 @@ struct BodySelectionTests {
         #expect(c.attachments[0].sha256 == "840a4b1dbee66ca1c2ec78e8c95ceab3d17b77b49e88cde8f9db420216b9382e")
     }
 
+    /// With a low limit, a part past it that holds only an attachment gives no body, never its MIME.
+    @Test func depthLimitWithoutTextInside() {
+        var options = ParserOptions()
+        options.maxDepth = 1
+        let text = "Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: multipart/mixed; boundary=b\n\n"
+            + "--b\nContent-Type: image/png\nContent-Transfer-Encoding: base64\n\niVBORw0KGgo=\n--b--\n--a--\n"
+        let m = Message.parse(Array(text.utf8), options: options)
+        #expect(shape(m.root) == "multipart/mixed[multipart/mixed!]")
+        let c = m.content()
+        #expect(c.bodyText == "")
+        #expect(c.attachments.map(\.contentType) == ["multipart/mixed"])
+    }
+
     /// (MIME source, body text, attachments "type inline")
     static let inlineCases: [(String, String, [String])] = [
         // An inline text part with a file name is the body and also kept as a file.
