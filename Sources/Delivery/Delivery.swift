@@ -135,7 +135,7 @@ public struct Deliverer {
             // Bytes that are a range of the stored message are stored as that range (not when
             // the parser read a normalised copy of it).
             let inRaw = part.source === raw ? (range: part.fileRange, encoding: part.fileEncoding.name) : nil
-            return TicketPlan.Attachment(filename: info.filename ?? defaultName(info.contentType), contentType: info.contentType,
+            return TicketPlan.Attachment(filename: info.filename, contentType: info.contentType,
                                          size: info.size, sha256: info.sha256, inline: info.inline, contentID: info.contentID,
                                          rawRange: inRaw, data: { sink in part.decodeFile(into: sink) })
         }
@@ -165,16 +165,6 @@ public struct Deliverer {
             n += 1
         }
         return out + "…"
-    }
-
-    static func defaultName(_ contentType: String) -> String {
-        let sub = contentType.split(separator: "/").last.map(String.init) ?? "bin"
-        switch contentType {
-        case "message/rfc822": return "message.eml"
-        case "text/plain": return "attachment.txt"
-        case "text/html": return "attachment.html"
-        default: return "attachment." + (sub.count <= 8 && sub.allSatisfy { $0.isLetter || $0.isNumber } ? sub : "bin")
-        }
     }
 
     /// Mail that no automatic reply may answer (RFC 3834): auto-submitted, bulk, list or

@@ -110,6 +110,7 @@ public final class Message {
             c.bodyText = htmlToText(html)
             c.bodySource = .html
         }
+        var namer = AttachmentNamer(s.attachments)
         for p in s.attachments {
             var hasher = SHA256()
             var size = 0
@@ -119,8 +120,9 @@ public final class Message {
             }
             note(p, stats)
             let cid = p.headers.raw("content-id").flatMap { messageIDs($0).first }
+            let (name, from) = namer.name(p)
             c.attachments.append(AttachmentInfo(
-                filename: attachmentName(p), contentType: p.mimeType, size: size, sha256: SHA256.hex(hasher.finalize()),
+                filename: name, filenameFrom: from, contentType: p.mimeType, size: size, sha256: SHA256.hex(hasher.finalize()),
                 inline: p.disposition?.value == "inline" || (p.disposition == nil && cid != nil), contentID: cid))
         }
         c.defects = defects.defects
@@ -368,22 +370,12 @@ private func copyWithLFLineEnds(_ buffer: ByteBuffer) -> ByteBuffer {
 
 /// What a ticket records of one attachment.
 public struct AttachmentInfo: Sendable {
-    public var filename: String?
+    /// The name a person sees: the sender's, else one made for the part (`AttachmentNamer`).
+    public var filename: String
+    public var filenameFrom: AttachmentNameSource
     public var contentType: String
     public var size: Int
     public var sha256: String
     public var inline: Bool
     public var contentID: String?
-}
-
-extension Message {
-    /// The name a person sees for an attachment: its file name, or for an attached message
-    /// its subject.
-    func attachmentName(_ p: MIMEPart) -> String? {
-        if let f = p.filename { return f }
-        if let m = p.message, let s = m.headers.text("subject", fallbackCharset: m.headerCharset), !s.isEmpty {
-            return s + ".eml"
-        }
-        return nil
-    }
 }

@@ -223,6 +223,26 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         #expect(TransferEncoding(name: encoding).decode(bytes) == file)
         #expect(try d.scalar("SELECT detail FROM ticket_events")?.contains("text-after-base64") == true)
     }
+
+    /// Parts without a file name are stored under the names `--explain` shows: from the
+    /// description or the type, numbered where a name is taken (the sender's "scan.png" first).
+    @Test func unnamedPartsAreStoredUnderTheNamesExplainShows() throws {
+        let d = try Desk()
+        func part(_ headers: String, _ body: String) -> String { "--b\r\n\(headers)\r\n\r\n\(body)\r\n" }
+        let m = Array(("From: Ann <ann@example.org>\r\nSubject: scans\r\nMIME-Version: 1.0\r\n"
+            + "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+            + part("Content-Type: text/plain", "three scans and the report")
+            + part("Content-Type: image/png\r\nContent-Disposition: attachment", "PNG one")
+            + part("Content-Type: image/png\r\nContent-Disposition: attachment", "PNG two")
+            + part("Content-Type: image/png; name=image.png\r\nContent-Disposition: attachment", "PNG three")
+            + part("Content-Type: message/delivery-status", "Action: failed")
+            + part("Content-Type: application/pdf\r\nContent-Description: Quarterly report", "%PDF-1.4")
+            + "--b--\r\n").utf8)
+        try d.deliver(m)
+        let stored = try #require(try d.store.ticket(number: 1)).attachments.map(\.filename)
+        #expect(stored == ["image-2.png", "image-3.png", "image.png", "delivery-status.txt", "Quarterly report.pdf"])
+        #expect(Message.parse(m).content().attachments.map(\.filename) == stored)
+    }
 }
 
 func sha256Hex(_ bytes: [UInt8]) -> String {
