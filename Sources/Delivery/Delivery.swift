@@ -151,10 +151,10 @@ public struct Deliverer {
         let attachments = zip(message.structure.attachments, content.attachments).map { part, info in
             // Bytes that are a range of the stored message are stored as that range (not when
             // the parser read a normalised copy of it).
-            let inRaw = part.source === raw ? (range: part.bodyRange, encoding: part.transferEncoding.name) : nil
-            return TicketPlan.Attachment(filename: info.filename ?? defaultName(info.contentType), contentType: info.contentType,
+            let inRaw = part.source === raw ? (range: part.fileRange, encoding: part.fileEncoding.name) : nil
+            return TicketPlan.Attachment(filename: info.filename, contentType: info.contentType,
                                          size: info.size, sha256: info.sha256, inline: info.inline, contentID: info.contentID,
-                                         rawRange: inRaw, data: { sink in part.decodeBody(into: sink) })
+                                         rawRange: inRaw, data: { sink in part.decodeFile(into: sink) })
         }
         let messageID = message.messageID.map { capped($0, maxSubject) }
         func event(_ kind: String) -> EventPlan {
@@ -205,16 +205,6 @@ public struct Deliverer {
             n += 1
         }
         return out + "…"
-    }
-
-    static func defaultName(_ contentType: String) -> String {
-        let sub = contentType.split(separator: "/").last.map(String.init) ?? "bin"
-        switch contentType {
-        case "message/rfc822": return "message.eml"
-        case "text/plain": return "attachment.txt"
-        case "text/html": return "attachment.html"
-        default: return "attachment." + (sub.count <= 8 && sub.allSatisfy { $0.isLetter || $0.isNumber } ? sub : "bin")
-        }
     }
 }
 

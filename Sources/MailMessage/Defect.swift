@@ -23,6 +23,7 @@ public struct Defect: Sendable, Equatable, CustomStringConvertible {
         case parameterLimit = "rfc2231-continuation-limit"
         case base64Junk = "base64-junk"
         case base64Truncated = "base64-truncated"
+        case textAfterBase64 = "text-after-base64"
         case quotedPrintableJunk = "quoted-printable-junk"
         case unknownCharset = "unknown-charset"
         case invalidCharacters = "invalid-characters"

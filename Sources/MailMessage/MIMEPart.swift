@@ -75,6 +75,8 @@ public final class MIMEPart {
     public internal(set) var message: MIMEPart? = nil
     /// True when a limit stopped the parser from looking inside this part.
     public internal(set) var opaque = false
+    /// For an opaque part: the first text inside it a person would read (see `TreeBuilder.textInside`).
+    public internal(set) var textInside: MIMEPart? = nil
     public let depth: Int
 
     init(source: ByteBuffer, headers: Headers, range: Range<Int>, bodyRange: Range<Int>, contentType: ParameterizedValue,
@@ -109,10 +111,30 @@ public final class MIMEPart {
     /// The raw (still transfer-encoded) body.
     public var rawBody: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: source.bytes[bodyRange]) }
 
+    /// An attachment's file: the part's body, or for a multipart that a limit left unread the
+    /// part as sent, header included, so that the file is a message any mail reader opens.
+    public var fileRange: Range<Int> {
+        opaque && mimeType.hasPrefix("multipart/") ? range.lowerBound..<bodyRange.upperBound : bodyRange
+    }
+
+    /// How the bytes of `fileRange` are encoded.
+    public var fileEncoding: TransferEncoding {
+        opaque && mimeType.hasPrefix("multipart/") ? .identity : transferEncoding
+    }
+
+    /// Feeds the decoded file of an attachment to `sink` in blocks.
+    @discardableResult
+    public func decodeFile(into sink: ByteSink) -> DecodeStats {
+        Self.decode(UnsafeBufferPointer(rebasing: source.bytes[fileRange]), fileEncoding, into: sink)
+    }
+
     /// Feeds the transfer-decoded body to `sink` in blocks; returns what went wrong, if anything.
     @discardableResult
     public func decodeBody(into sink: ByteSink) -> DecodeStats {
-        let raw = rawBody
+        Self.decode(rawBody, transferEncoding, into: sink)
+    }
+
+    static func decode(_ raw: UnsafeBufferPointer<UInt8>, _ transferEncoding: TransferEncoding, into sink: ByteSink) -> DecodeStats {
         switch transferEncoding {
         case .base64: return decodeBase64(raw, into: sink)
         case .quotedPrintable: return decodeQuotedPrintable(raw, into: sink)

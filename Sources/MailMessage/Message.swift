@@ -86,6 +86,9 @@ public final class Message {
                                       at: p.bodyRange.lowerBound, "\(stats.junkBytes) bytes"))
             }
             if stats.truncated { defects.append(Defect(.base64Truncated, at: p.bodyRange.lowerBound)) }
+            if let t = stats.trailingText {
+                defects.append(Defect(.textAfterBase64, at: p.bodyRange.lowerBound + t.lowerBound, "\(t.count) bytes left out"))
+            }
         }
         func text(_ p: MIMEPart) -> String {
             let (bytes, stats) = p.decodedBodyWithStats()
@@ -107,17 +110,19 @@ public final class Message {
             c.bodyText = htmlToText(html)
             c.bodySource = .html
         }
+        var namer = AttachmentNamer(s.attachments)
         for p in s.attachments {
             var hasher = SHA256()
             var size = 0
-            let stats = p.decodeBody { chunk in
+            let stats = p.decodeFile { chunk in
                 hasher.update(chunk)
                 size += chunk.count
             }
             note(p, stats)
             let cid = p.headers.raw("content-id").flatMap { messageIDs($0).first }
+            let (name, from) = namer.name(p)
             c.attachments.append(AttachmentInfo(
-                filename: attachmentName(p), contentType: p.mimeType, size: size, sha256: SHA256.hex(hasher.finalize()),
+                filename: name, filenameFrom: from, contentType: p.mimeType, size: size, sha256: SHA256.hex(hasher.finalize()),
                 inline: p.disposition?.value == "inline" || (p.disposition == nil && cid != nil), contentID: cid))
         }
         c.defects = defects.defects
@@ -204,17 +209,23 @@ public struct BodyStructure {
         if self.text == nil && self.html == nil {
             if let only = atts.first, atts.count == 1, Self.effectiveType(only) == "text/plain", only.depth == top.depth {
                 self.text = only
-            } else if let m = atts.first(where: { $0.message != nil })?.message {
-                let inner = BodyStructure(root: m)
-                self.text = inner.text
-                self.html = inner.html
+            } else if let p = atts.first(where: { $0.message != nil || $0.textInside != nil }) {
+                if let m = p.message {
+                    let inner = BodyStructure(root: m)
+                    self.text = inner.text
+                    self.html = inner.html
+                } else if let t = p.textInside {
+                    // Text found inside a part a limit left unread (kept whole as an attachment).
+                    if t.mimeType == "text/html" { self.html = t } else { self.text = t }
+                }
             }
         }
     }
 
     static func effectiveType(_ p: MIMEPart) -> String {
-        // A multipart whose boundary was never found is read as text.
-        if p.mimeType.hasPrefix("multipart/") { return "text/plain" }
+        // A multipart whose boundary was never found is read as text; one that a limit left
+        // unread is raw MIME, an attachment.
+        if p.mimeType.hasPrefix("multipart/") && !p.opaque { return "text/plain" }
         return p.mimeType
     }
 
@@ -359,22 +370,12 @@ private func copyWithLFLineEnds(_ buffer: ByteBuffer) -> ByteBuffer {
 
 /// What a ticket records of one attachment.
 public struct AttachmentInfo: Sendable {
-    public var filename: String?
+    /// The name a person sees: the sender's, else one made for the part (`AttachmentNamer`).
+    public var filename: String
+    public var filenameFrom: AttachmentNameSource
     public var contentType: String
     public var size: Int
     public var sha256: String
     public var inline: Bool
     public var contentID: String?
-}
-
-extension Message {
-    /// The name a person sees for an attachment: its file name, or for an attached message
-    /// its subject.
-    func attachmentName(_ p: MIMEPart) -> String? {
-        if let f = p.filename { return f }
-        if let m = p.message, let s = m.headers.text("subject", fallbackCharset: m.headerCharset), !s.isEmpty {
-            return s + ".eml"
-        }
-        return nil
-    }
 }

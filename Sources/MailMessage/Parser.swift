@@ -98,18 +98,8 @@ struct TreeBuilder {
         if isMessageRoot && block.fields.isEmpty && limit > start {
             defects.append(Defect(.noHeaders, at: start))
         }
-        var ct: ParameterizedValue
-        if let raw = headers.raw("content-type") {
-            ct = parseParameterized(raw, fallbackCharset: inheritedCharset, maxSections: options.maxParameterSections)
-            if ct.tooManySections { defects.append(Defect(.parameterLimit, at: start, "Content-Type")) }
-            let slash = ct.value.firstIndex(of: "/")
-            if slash == nil || slash == ct.value.startIndex || slash == ct.value.index(before: ct.value.endIndex) {
-                // "text" alone is read as text/plain; anything else unreadable as the default.
-                ct.value = ct.value == "text" ? "text/plain" : defaultType
-            }
-        } else {
-            ct = ParameterizedValue(value: defaultType, parameters: [:])
-        }
+        let ct = contentType(headers, defaultType: defaultType, charset: inheritedCharset)
+        if ct.tooManySections { defects.append(Defect(.parameterLimit, at: start, "Content-Type")) }
         let charset = isMessageRoot ? (ct["charset"] ?? inheritedCharset) : inheritedCharset
         let disposition = headers.raw("content-disposition").map {
             parseParameterized($0, fallbackCharset: charset, maxSections: options.maxParameterSections)
@@ -159,6 +149,7 @@ struct TreeBuilder {
             let (be, e) = leafEnd()
             let p = make(be, e)
             p.opaque = opaque
+            if opaque { p.textInside = textInside(p) }
             return (p, e)
         }
 
@@ -168,9 +159,11 @@ struct TreeBuilder {
             if depth >= options.maxDepth {
                 defects.append(Defect(.depthLimit, at: start, "attached message at depth \(depth)"))
                 part.opaque = true
+                part.textInside = textInside(part)
             } else if partCount >= options.maxParts {
                 defects.append(Defect(.partLimit, at: start))
                 part.opaque = true
+                part.textInside = textInside(part)
             } else if part.bodyRange.count > 0 {
                 switch cte {
                 case .base64, .quotedPrintable, .uuencode:
@@ -234,7 +227,95 @@ struct TreeBuilder {
         return (part, end)
     }
 
+    /// The Content-Type of a header block; one that cannot be read is the default.
+    func contentType(_ headers: Headers, defaultType: String, charset: String?) -> ParameterizedValue {
+        guard let raw = headers.raw("content-type") else { return ParameterizedValue(value: defaultType, parameters: [:]) }
+        var ct = parseParameterized(raw, fallbackCharset: charset, maxSections: options.maxParameterSections)
+        let slash = ct.value.firstIndex(of: "/")
+        if slash == nil || slash == ct.value.startIndex || slash == ct.value.index(before: ct.value.endIndex) {
+            // "text" alone is read as text/plain; anything else unreadable as the default.
+            ct.value = ct.value == "text" ? "text/plain" : defaultType
+        }
+        return ct
+    }
+
+    /// The first text a person would read inside a part that a limit left unread, found
+    /// without building its tree (which is what the limit bounds): header blocks are read one
+    /// after another, a multipart only adding its boundary to those searched for, an attached
+    /// message its header. A text/plain part wins, else the first text/html. Linear in the
+    /// part: each delimiter line is matched against at most `maxDepth` boundaries, and at
+    /// most `maxParts` header blocks are read.
+    func textInside(_ part: MIMEPart) -> MIMEPart? {
+        let source = part.source
+        let buf = source.bytes
+        let limit = part.bodyRange.upperBound
+        var boundaries: Stack = []
+        var pos: Int?
+        /// The line after the next delimiter at or after `from` that opens a part, or nil.
+        func nextPartStart(_ from: Int) -> Int? {
+            var at = from
+            while let d = nextDelimiter(buf, from: at, limit: limit, stack: boundaries) {
+                if !d.isClose { return d.lineEnd }
+                at = d.lineEnd
+            }
+            return nil
+        }
+        func addBoundary(_ ct: ParameterizedValue) -> Bool {
+            guard ct.value.hasPrefix("multipart/"), let b = ct["boundary"], !b.isEmpty, b.utf8.count <= options.maxBoundaryLength,
+                  boundaries.count < options.maxDepth else { return false }
+            boundaries.append([Byte.dash, Byte.dash] + Array(b.utf8))
+            return true
+        }
+        if part.mimeType.hasPrefix("multipart/") {
+            guard addBoundary(part.contentType) else { return nil }
+            pos = nextPartStart(part.bodyRange.lowerBound)
+        } else if part.transferEncoding == .identity || part.transferEncoding == .binary {
+            pos = part.bodyRange.lowerBound
+        }
+        var html: MIMEPart? = nil
+        var blocks = 0
+        var scratch = DefectLog(keptPerCode: 0)
+        while let start = pos, blocks < options.maxParts {
+            blocks += 1
+            let headerLimit = nextDelimiter(buf, from: start, limit: limit, stack: boundaries)?.lineStart ?? limit
+            let block = scanHeaderBlock(buf, start: start, end: headerLimit, options: options, defects: &scratch, allowMboxFrom: false)
+            let headers = Headers(source: source, fields: block.fields)
+            let ct = contentType(headers, defaultType: "text/plain", charset: part.headerCharset)
+            let bodyStart = min(block.bodyStart, headerLimit)
+            if addBoundary(ct) {
+                pos = nextPartStart(bodyStart)
+                continue
+            }
+            let cte = Self.transferEncoding(headers.raw("content-transfer-encoding"))
+            if ct.value == "message/rfc822" || ct.value == "message/global" {
+                // The attached message's header follows (when it is not encoded).
+                pos = cte == .identity || cte == .binary ? bodyStart : nextPartStart(bodyStart)
+                continue
+            }
+            let disposition = headers.raw("content-disposition").map {
+                parseParameterized($0, fallbackCharset: part.headerCharset, maxSections: options.maxParameterSections)
+            }
+            if ct.value == "text/plain" || (ct.value == "text/html" && html == nil), disposition?.value != "attachment" {
+                let d = nextDelimiter(buf, from: bodyStart, limit: limit, stack: boundaries)
+                let bodyEnd = d.map { contentEnd(buf, $0.lineStart, floor: bodyStart) } ?? limit
+                let text = MIMEPart(source: source, headers: headers, range: start..<(d?.lineStart ?? limit),
+                                    bodyRange: bodyStart..<bodyEnd, contentType: ct, disposition: disposition,
+                                    transferEncoding: cte, headerCharset: part.headerCharset, depth: part.depth + 1)
+                if ct.value == "text/plain" { return text }
+                html = text
+            }
+            pos = nextPartStart(bodyStart)
+        }
+        return html
+    }
+
     private mutating func transferEncoding(_ raw: [UInt8]?, at offset: Int) -> TransferEncoding {
+        let cte = Self.transferEncoding(raw)
+        if case .unknown(let v) = cte { defects.append(Defect(.unknownTransferEncoding, at: offset, v)) }
+        return cte
+    }
+
+    static func transferEncoding(_ raw: [UInt8]?) -> TransferEncoding {
         guard let raw else { return .identity }
         var v = String(decoding: raw, as: UTF8.self).asciiLowercased
         if let semi = v.firstIndex(of: ";") { v = String(v[..<semi]) }
@@ -251,7 +332,6 @@ struct TreeBuilder {
             // QUIRK: misspellings seen in real mail ("base64 ", "Base64\t").
             if v.hasPrefix("base64") { return .base64 }
             if v.hasPrefix("quoted-printable") { return .quotedPrintable }
-            defects.append(Defect(.unknownTransferEncoding, at: offset, v))
             return .unknown(v)
         }
     }

@@ -18,12 +18,16 @@ public struct DecodeStats: Sendable, Equatable {
     public var junkBytes = 0
     /// Base64 ended in the middle of a quantum (missing padding or truncated data).
     public var truncated = false
+    /// Where in the input text after the end of the base64 data (a mailing list's footer)
+    /// was left out, through the end.
+    public var trailingText: Range<Int>? = nil
 }
 
 private let blockSize = 32 * 1024
 
 /// Decodes base64 in `src`, skipping line breaks, white space and junk. Padding is optional;
-/// a `=` ends the current quantum so concatenated base64 runs still decode.
+/// a `=` ends the current quantum so concatenated base64 runs still decode. The first line
+/// after the data that is not base64 ends it (see `Base64Decoder`).
 @discardableResult
 public func decodeBase64(_ src: UnsafeBufferPointer<UInt8>, into sink: ByteSink) -> DecodeStats {
     var decoder = Base64Decoder()
@@ -34,8 +38,14 @@ public func decodeBase64(_ src: UnsafeBufferPointer<UInt8>, into sink: ByteSink)
 /// Base64 decoding of input that comes in pieces (as `decodeBase64` reads it, in blocks): a
 /// quantum cut by the end of a piece is completed by the next one, so any way of cutting the
 /// input gives the same bytes and stats.
+///
+/// The data ends at the first line, after its first, that is neither as long as its full
+/// lines nor clean base64: text a mailing list or a virus scanner appended to the part is
+/// not decoded. The bytes of a line are held back until its end shows which it is.
 public struct Base64Decoder: Sendable {
     private var state = wt_b64_state()
+    /// Output of the line not finished yet (at most about 48 KiB: longer lines are data).
+    private var held: [UInt8] = []
 
     public init() {}
 
@@ -49,22 +59,34 @@ public struct Base64Decoder: Sendable {
             while i < chunk.count {
                 let n = min(inBlock, chunk.count - i)
                 let o = wt_base64_decode(&state, base + i, n, out.baseAddress!)
-                if o > 0 { sink(UnsafeBufferPointer(start: out.baseAddress, count: o)) }
+                settle(UnsafeBufferPointer(start: out.baseAddress, count: o), into: sink)
                 i += n
             }
         }
     }
 
-    /// Ends the input: a partial quantum left gives its bytes to `sink`. Returns what was
-    /// skipped or cut short over all the input.
+    /// Hands on what the decoder says is data, holding back the unfinished line.
+    private mutating func settle(_ out: UnsafeBufferPointer<UInt8>, into sink: ByteSink) {
+        if state.verdict != 0 && !held.isEmpty {
+            if state.verdict == 1 { held.withUnsafeBufferPointer { sink($0) } }
+            held.removeAll(keepingCapacity: true)
+        }
+        let commit = Int(state.commit)
+        if commit > 0 { sink(UnsafeBufferPointer(rebasing: out[0..<commit])) }
+        if out.count > commit { held.append(contentsOf: out[commit...]) }
+    }
+
+    /// Ends the input: the last line, and a partial quantum left, give their bytes to `sink`
+    /// when they are data. Returns what was skipped or cut short over all the input.
     public mutating func finish(into sink: ByteSink) -> DecodeStats {
         var tail: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &tail) { raw in
-            let out = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            let o = wt_base64_finish(&state, out)
-            if o > 0 { sink(UnsafeBufferPointer(start: out, count: o)) }
+        let o = withUnsafeMutableBytes(of: &tail) { raw in
+            wt_base64_finish(&state, raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
-        return DecodeStats(junkBytes: Int(state.junk), truncated: state.truncated != 0)
+        settle(UnsafeBufferPointer(start: nil, count: 0), into: sink)
+        if o > 0 { withUnsafeBytes(of: tail) { sink(UnsafeBufferPointer(rebasing: $0.bindMemory(to: UInt8.self)[0..<o])) } }
+        return DecodeStats(junkBytes: Int(state.junk), truncated: state.truncated != 0,
+                           trailingText: state.ended != 0 ? Int(state.trailer_at)..<Int(state.pos) : nil)
     }
 }
 

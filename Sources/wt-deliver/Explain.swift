@@ -53,6 +53,7 @@ struct Explanation {
             for a in content.attachments {
                 w.objectValue { w in
                     w.field("filename", a.filename)
+                    w.field("filename_from", a.filenameFrom.rawValue)
                     w.field("content_type", a.contentType)
                     w.field("size", a.size)
                     w.field("sha256", a.sha256)
@@ -144,7 +145,7 @@ struct Explanation {
         let atts = content.attachments
         s += "\nAttachments: \(atts.isEmpty ? "none" : String(atts.count))\n"
         for (i, a) in atts.enumerated() {
-            s += "  \(i + 1). \(a.filename ?? "(no name)")  \(a.contentType), \(a.size) bytes\(a.inline ? ", inline" : "")\n"
+            s += "  \(i + 1). \(a.filename)\(a.filenameFrom == .sender ? "" : " (name made from the \(a.filenameFrom.rawValue))")  \(a.contentType), \(a.size) bytes\(a.inline ? ", inline" : "")\n"
             s += "     sha256 \(a.sha256)\n"
         }
         let defects = m.defects + content.defects

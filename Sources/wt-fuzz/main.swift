@@ -57,7 +57,7 @@ func exercise(_ m: Message) -> Fingerprint {
     sink &+= c.bodyText.utf8.count &+ (c.bodyHTML?.utf8.count ?? 0)
     for d in c.defects { sink &+= d.description.utf8.count }
     for a in c.attachments {
-        sink &+= (a.filename?.utf8.count ?? 0) &+ a.contentType.utf8.count &+ (a.contentID?.utf8.count ?? 0)
+        sink &+= a.filename.utf8.count &+ a.contentType.utf8.count &+ (a.contentID?.utf8.count ?? 0)
     }
     blackHole(sink)
     return Fingerprint(subject: subject, bodyText: c.bodyText, bodySource: c.bodySource.rawValue, bodyHTML: c.bodyHTML,

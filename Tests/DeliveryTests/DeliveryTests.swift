@@ -228,3 +228,54 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         #expect(SHA256.hex(h.finalize()) == att.sha256)
     }
 }
+
+@Suite struct StoredAttachmentTests {
+    /// A list's footer after an attachment's base64: the file kept is the sender's (stored as
+    /// a range of the raw message, decoded again by `wt-admin attachment save`), and the
+    /// footer's bytes are not part of it.
+    @Test func aFooterAfterBase64IsNotPartOfTheStoredFile() throws {
+        let d = try Desk()
+        let file = Array("Quarterly figures, final.\n".utf8) + (0..<40).map { UInt8($0 * 5) }
+        let encoded = Data(file).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        let m = Array(("From: Ann <ann@example.org>\r\nSubject: figures\r\nMIME-Version: 1.0\r\n"
+            + "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee file\r\n"
+            + "--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=q3.bin\r\n"
+            + "Content-Transfer-Encoding: base64\r\n\r\n" + encoded + "\r\n"
+            + "_______________________________________________\r\nStaff mailing list\r\nhttps://lists.example.org/listinfo/staff\r\n"
+            + "--b--\r\n").utf8)
+        try d.deliver(m)
+        let att = try #require(try d.store.ticket(number: 1)?.attachments.first)
+        #expect(att.size == Int64(file.count))
+        #expect(att.sha256 == sha256Hex(file))
+        let (_, content) = try #require(try d.store.attachment(id: att.id))
+        guard case .encoded(let bytes, let encoding) = content else { Issue.record("not stored as a range of the message"); return }
+        #expect(TransferEncoding(name: encoding).decode(bytes) == file)
+        #expect(try d.scalar("SELECT detail FROM ticket_events")?.contains("text-after-base64") == true)
+    }
+
+    /// Parts without a file name are stored under the names `--explain` shows: from the
+    /// description or the type, numbered where a name is taken (the sender's "scan.png" first).
+    @Test func unnamedPartsAreStoredUnderTheNamesExplainShows() throws {
+        let d = try Desk()
+        func part(_ headers: String, _ body: String) -> String { "--b\r\n\(headers)\r\n\r\n\(body)\r\n" }
+        let m = Array(("From: Ann <ann@example.org>\r\nSubject: scans\r\nMIME-Version: 1.0\r\n"
+            + "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+            + part("Content-Type: text/plain", "three scans and the report")
+            + part("Content-Type: image/png\r\nContent-Disposition: attachment", "PNG one")
+            + part("Content-Type: image/png\r\nContent-Disposition: attachment", "PNG two")
+            + part("Content-Type: image/png; name=image.png\r\nContent-Disposition: attachment", "PNG three")
+            + part("Content-Type: message/delivery-status", "Action: failed")
+            + part("Content-Type: application/pdf\r\nContent-Description: Quarterly report", "%PDF-1.4")
+            + "--b--\r\n").utf8)
+        try d.deliver(m)
+        let stored = try #require(try d.store.ticket(number: 1)).attachments.map(\.filename)
+        #expect(stored == ["image-2.png", "image-3.png", "image.png", "delivery-status.txt", "Quarterly report.pdf"])
+        #expect(Message.parse(m).content().attachments.map(\.filename) == stored)
+    }
+}
+
+func sha256Hex(_ bytes: [UInt8]) -> String {
+    var h = SHA256()
+    h.update(bytes)
+    return SHA256.hex(h.finalize())
+}

@@ -21,6 +21,7 @@ import Testing
         let atts = try #require(o["attachments"] as? [[String: Any]])
         #expect(atts.count == 1)
         #expect(atts.first?["filename"] as? String == "cabinet – room 312.png")
+        #expect(atts.first?["filename_from"] as? String == "sender")
         #expect(atts.first?["content_type"] as? String == "image/png")
         #expect(atts.first?["size"] as? Int == 70)
         #expect(atts.first?["inline"] as? Bool == false)
@@ -34,6 +35,18 @@ import Testing
         #expect(r.text.contains("Subject:     Internet down in Room 312 – urgent"))
         #expect(r.text.contains("From:        Ana María Ruiz <ana.ruiz@example.org>"))
         #expect(r.text.contains("1. cabinet – room 312.png  image/png, 70 bytes"))
+    }
+
+    /// A part without a file name is shown under the name the ticket stores, and says so.
+    @Test func anUnnamedPartIsShownUnderItsMadeName() throws {
+        let m = "Subject: bounce\r\nContent-Type: multipart/report; boundary=r\r\n\r\n--r\r\n\r\nNot delivered.\r\n"
+            + "--r\r\nContent-Type: message/delivery-status\r\nContent-Description: Delivery report\r\n\r\nAction: failed\r\n--r--\r\n"
+        let r = try Run.tool("wt-deliver", ["--explain", "--json"], stdin: Data(m.utf8))
+        let atts = try #require(try json(r)["attachments"] as? [[String: Any]])
+        #expect(atts.map { $0["filename"] as? String } == ["Delivery report.txt"])
+        #expect(atts.map { $0["filename_from"] as? String } == ["description"])
+        let text = try Run.tool("wt-deliver", ["--explain"], stdin: Data(m.utf8)).text
+        #expect(text.contains("1. Delivery report.txt (name made from the description)  message/delivery-status, 14 bytes"))
     }
 
     @Test func emptyInputIsExplainedWithADefect() throws {

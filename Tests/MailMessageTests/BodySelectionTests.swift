@@ -5,23 +5,26 @@ import Testing
 @Suite("body selection")
 struct BodySelectionTests {
     /// (fixture, body source, body text, attachment file names)
-    static let cases: [(String, MessageContent.BodySource, String, [String?])] = [
+    static let cases: [(String, MessageContent.BodySource, String, [String])] = [
         ("plain-text.eml", .plain, "Hello,\n\nthe printer is jammed again.\n\nAlice\n", []),
         ("alternative-plain-html.eml", .plain,
          "Café is open until 5pm. This line is long enough to need a soft line break.", []),
         ("html-only.eml", .html, "First paragraph.\n\nSecond bold paragraph.", []),
-        ("inline-image.eml", .plain, "See the logo.", [nil, "banner.png"]),
-        ("text-parts-after-first.eml", .plain, "Main text.", [nil, "notes.txt", nil]),
+        ("inline-image.eml", .plain, "See the logo.", ["image.png", "banner.png"]),
+        ("text-parts-after-first.eml", .plain, "Main text.", ["text.txt", "notes.txt", "text.html"]),
         ("single-text-attachment.eml", .plain, "error: disk full\n", ["log.txt"]),
         ("forwarded-message-body.eml", .plain, "The VPN drops every hour.", ["VPN broken.eml"]),
         ("nested-multipart.eml", .plain, "Plain body.", ["report.pdf"]),
         ("uuencoded-body.eml", .none, "", ["hello.txt"]),
-        ("alternative-with-related-html.eml", .plain, "Quarterly numbers attached.", [nil]),
+        ("alternative-with-related-html.eml", .plain, "Quarterly numbers attached.", ["image.png"]),
         ("digest.eml", .plain, "Explicitly typed part.", ["First digested message.eml", "Second digested message.eml"]),
+        ("deep-nesting-40.eml", .plain, "hello", ["nested.eml"]),
+        ("unnamed-parts.eml", .plain, "Photos of the damaged rack, the delivery note and the sensor dump.",
+         ["image-2.jpg", "image-3.jpg", "image.jpg", "Delivery note 2024-0512.pdf", "attachment.bin"]),
     ]
 
     @Test(arguments: cases)
-    func selects(_ fixture: String, _ source: MessageContent.BodySource, _ text: String, _ names: [String?]) {
+    func selects(_ fixture: String, _ source: MessageContent.BodySource, _ text: String, _ names: [String]) {
         let m = Fixture.message(fixture)
         let c = m.content()
         #expect(c.bodySource == source)
@@ -132,7 +135,7 @@ struct BodySelectionTests {
         let c = Fixture.message("attachment-filename-precedence.eml").content()
         #expect(c.bodyText == "Four files.")
         // filename* over filename over the Content-Type name.
-        #expect(c.attachments.map(\.filename) == ["€-ext.bin", "disp.bin", "ct-name.bin", nil])
+        #expect(c.attachments.map(\.filename) == ["€-ext.bin", "disp.bin", "ct-name.bin", "attachment.bin"])
         #expect(c.attachments.map(\.size) == [3, 3, 3, 3])
         // printf AAA | sha256sum, ... BBB, CCC, DDD
         #expect(c.attachments.map(\.sha256) == [
@@ -142,6 +145,56 @@ struct BodySelectionTests {
             "4c5f91d8424f9529acf7118d133a93d2a6cab19141c35c3064837e6dd57b99a3",
         ])
         #expect(c.attachments.map(\.inline) == [false, false, false, false])
+    }
+
+    /// A part without a file name is named as a person expects, once for `--explain` and the
+    /// ticket: from its description with the extension of its type, else from its type; a name
+    /// already used (the sender's first) is numbered. Where each name comes from is kept.
+    @Test func unnamedPartsAreNamed() {
+        let c = Fixture.message("unnamed-parts.eml").content()
+        #expect(c.attachments.map(\.filename) == ["image-2.jpg", "image-3.jpg", "image.jpg", "Delivery note 2024-0512.pdf", "attachment.bin"])
+        #expect(c.attachments.map(\.filenameFrom) == [.type, .type, .sender, .description, .type])
+    }
+
+    @Test func deliveryReportPartsAreNamedFromTheirDescriptions() {
+        let c = Fixture.message("delivery-report.eml").content()
+        #expect(c.bodyText.hasPrefix("This is the mail system at host mx1.example.com."))
+        #expect(c.attachments.map(\.filename) == ["Delivery report.txt", "Undelivered Message Headers.txt"])
+        #expect(c.attachments.map(\.contentType) == ["message/delivery-status", "text/rfc822-headers"])
+    }
+
+    /// Names from the type alone; a description that already ends in the type's extension
+    /// keeps it, one with a path separator does not become a path.
+    @Test(arguments: [
+        ("message/delivery-status", "", "delivery-status.txt"),
+        ("message/disposition-notification", "", "disposition-notification.txt"),
+        ("message/rfc822", "", "message.eml"),
+        ("text/plain", "", "text.txt"),
+        ("text/html", "", "text.html"),
+        ("text/calendar; method=REQUEST", "", "invite.ics"),
+        ("image/jpeg", "", "image.jpg"),
+        ("image/png", "", "image.png"),
+        ("image/x-unknown-format", "", "image.bin"),
+        ("audio/mpeg", "", "audio.mp3"),
+        ("application/pdf", "", "document.pdf"),
+        ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "", "spreadsheet.xlsx"),
+        ("application/zip", "", "archive.zip"),
+        ("application/pkcs7-signature", "", "smime.p7s"),
+        ("application/ms-tnef", "", "winmail.dat"),
+        ("application/octet-stream", "", "attachment.bin"),
+        ("application/x-whatever-this-is", "", "attachment.bin"),
+        ("multipart/alternative; boundary=never-there", "", "text.txt"),
+        ("application/pdf", "Scan.PDF", "Scan.PDF"),
+        ("image/jpeg", "holiday.jpeg", "holiday.jpeg"),
+        ("application/pkcs7-signature", "S/MIME Cryptographic Signature", "S-MIME Cryptographic Signature.p7s"),
+        ("text/plain", "  =?utf-8?q?Bericht_f=C3=BCr_Mai?=  ", "Bericht für Mai.txt"),
+    ])
+    func nameFromTypeAndDescription(_ type: String, _ description: String, _ name: String) {
+        let source = "Content-Type: multipart/mixed; boundary=b\n\n--b\n\ntext\n--b\nContent-Type: \(type)\n"
+            + (description.isEmpty ? "" : "Content-Description: \(description)\n")
+            + "Content-Disposition: attachment\n\nx\n--b--\n"
+        let c = Message.parse(Array(source.utf8)).content()
+        #expect(c.attachments.map(\.filename) == [name])
     }
 
     /// The digest is computed while decoding, block by block; a last block smaller than what is
@@ -164,6 +217,19 @@ struct BodySelectionTests {
         #expect(c.attachments[0].size == 19)
         // printf '%%PDF-1.4\n%%äüöß\n' | sha256sum
         #expect(c.attachments[0].sha256 == "840a4b1dbee66ca1c2ec78e8c95ceab3d17b77b49e88cde8f9db420216b9382e")
+    }
+
+    /// With a low limit, a part past it that holds only an attachment gives no body, never its MIME.
+    @Test func depthLimitWithoutTextInside() {
+        var options = ParserOptions()
+        options.maxDepth = 1
+        let text = "Content-Type: multipart/mixed; boundary=a\n\n--a\nContent-Type: multipart/mixed; boundary=b\n\n"
+            + "--b\nContent-Type: image/png\nContent-Transfer-Encoding: base64\n\niVBORw0KGgo=\n--b--\n--a--\n"
+        let m = Message.parse(Array(text.utf8), options: options)
+        #expect(shape(m.root) == "multipart/mixed[multipart/mixed!]")
+        let c = m.content()
+        #expect(c.bodyText == "")
+        #expect(c.attachments.map(\.contentType) == ["multipart/mixed"])
     }
 
     /// (MIME source, body text, attachments "type inline")

@@ -141,6 +141,40 @@ struct MIMEStructureTests {
         #expect(m.content().attachments.map(\.contentType) == ["message/rfc822"])
     }
 
+    /// Forty multiparts, one inside the other: past the depth limit the rest is one attachment
+    /// (the part as sent, a message a mail reader opens), the text inside it is still the
+    /// body, and no raw MIME is.
+    @Test func depthLimitKeepsTheRestAsOneAttachment() {
+        let bytes = Fixture.bytes("deep-nesting-40.eml")
+        let m = Fixture.message("deep-nesting-40.eml")
+        #expect(shape(m.root) == String(repeating: "multipart/mixed[", count: 32) + "multipart/mixed!" + String(repeating: "]", count: 32))
+        let start = try! #require(bytes.firstRange(of: Array("Content-Type: multipart/mixed; boundary=\"lvl-32\"".utf8))).lowerBound
+        #expect(m.defects == [Defect(.depthLimit, at: start, "multipart at depth 32")])
+        let c = m.content()
+        #expect(c.bodyText == "hello")
+        #expect(c.bodySource == .plain)
+        #expect(m.bodyText() == "hello")
+        #expect(c.attachments.map(\.contentType) == ["multipart/mixed"])
+        let end = try! #require(bytes.firstRange(of: Array("\n--lvl-31--".utf8))).lowerBound
+        let file = Array(bytes[start..<end])
+        #expect(c.attachments.map(\.size) == [file.count])
+        #expect(c.attachments.map(\.sha256) == [sha256Hex(file)])
+        // The file is the rest of the message, readable on its own.
+        let inner = Message.parse(file).content()
+        #expect(inner.bodyText == "hello")
+        #expect(inner.attachments.map(\.size) == [5])
+    }
+
+    /// A text forwarded as the whole body forty times: past the limit the text is still found.
+    @Test func depthLimitOnForwardedMessages() {
+        let m = Fixture.message("deep-forwards-40.eml")
+        #expect(m.defects.map(\.code) == [.depthLimit])
+        #expect(m.defects.map(\.detail) == ["attached message at depth 32"])
+        let c = m.content()
+        #expect(c.bodyText == "hello\n")
+        #expect(c.attachments.map(\.contentType) == ["message/rfc822", "message/rfc822"])
+    }
+
     @Test func partCap() {
         var options = ParserOptions()
         options.maxParts = 3

@@ -78,7 +78,7 @@ struct Summary: Equatable, CustomStringConvertible {
         from = m.from
         bodyText = c.bodyText
         bodySource = c.bodySource.rawValue
-        attachments = c.attachments.map { "\($0.filename ?? "-") \($0.contentType) \($0.size) \($0.sha256) \($0.inline)" }
+        attachments = c.attachments.map { "\($0.filename) \($0.contentType) \($0.size) \($0.sha256) \($0.inline)" }
         defects = m.defects
         contentDefects = c.defects
     }

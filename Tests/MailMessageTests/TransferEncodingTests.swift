@@ -9,7 +9,13 @@ struct Base64Tests {
         var expected: [UInt8]
         var junk: Int
         var truncated: Bool
+        /// Where text after the data starts: it is left out, through the end.
+        var trailingFrom: Int? = nil
         var testDescription: String { input.debugDescription }
+
+        var stats: DecodeStats {
+            DecodeStats(junkBytes: junk, truncated: truncated, trailingText: trailingFrom.map { $0..<input.utf8.count })
+        }
     }
 
     static let cases: [Case] = [
@@ -46,24 +52,57 @@ struct Base64Tests {
         Case(input: "+/+/", expected: [0xFB, 0xFF, 0xBF], junk: 0, truncated: false),
         Case(input: "PDw_Pz4-", expected: Array("<<??>>".utf8), junk: 0, truncated: false),
         Case(input: "PDw/Pz4+", expected: Array("<<??>>".utf8), junk: 0, truncated: false),
+        Case(input: "PDw_Pz4-PDw_\nPz4-\n", expected: Array("<<??>><<??>>".utf8), junk: 0, truncated: false),
+        // Text after the data (a mailing list's footer, a scanner's stamp) is left out: after
+        // the padded last line, after a short last line, after a last line of full length.
+        Case(input: "SGVsbG8gd29ybGQ=\r\n______\r\nUsers mailing list\r\nusers@lists.example.org\r\n",
+             expected: Array("Hello world".utf8), junk: 0, truncated: false, trailingFrom: 18),
+        Case(input: "SGVsbG8gd29y\nbGQh\nUsers mailing list\n", expected: Array("Hello world!".utf8), junk: 0,
+             truncated: false, trailingFrom: 18),
+        Case(input: "SGVsbG8h\nSGVsbG8h\nThis is the end\n", expected: Array("Hello!Hello!".utf8), junk: 0,
+             truncated: false, trailingFrom: 18),
+        Case(input: "SGVsbG8h\nSGVsbG8h\nhttps://lists.example.org", expected: Array("Hello!Hello!".utf8), junk: 0,
+             truncated: false, trailingFrom: 18),
+        Case(input: "SGVsbG8h\n\n-- \nAnn\n", expected: Array("Hello!".utf8), junk: 0, truncated: false, trailingFrom: 10),
+        Case(input: "SGVsbG8h\n.\n", expected: Array("Hello!".utf8), junk: 0, truncated: false, trailingFrom: 9),
+        // An unpadded short line keeps its bytes; the footer's are not added to its quantum.
+        Case(input: "SGVsbG8gd29y\nbGQ\nUsers list\n", expected: Array("Hello world".utf8), junk: 0, truncated: true,
+             trailingFrom: 17),
+        Case(input: "SGVsbG8gd29y\nBest regards\n", expected: Array("Hello wor".utf8), junk: 0, truncated: false, trailingFrom: 13),
+        // Junk in a line of full length is junk; runs written one after another, then a footer.
+        Case(input: "SGVs*bG8h\nSGVs!bG8h\n", expected: Array("Hello!Hello!".utf8), junk: 2, truncated: false),
+        Case(input: "SGk=\nIQ==\nUsers mailing list\n", expected: Array("Hi!".utf8), junk: 0, truncated: false, trailingFrom: 10),
     ]
 
     @Test(arguments: cases)
     func decodes(_ c: Case) {
         let (out, stats) = base64(c.input)
         #expect(out == c.expected)
-        #expect(stats == DecodeStats(junkBytes: c.junk, truncated: c.truncated))
+        #expect(stats == c.stats)
     }
 
-    /// Every length from 0 to 200 bytes, encoded as mail writes it (76-character CRLF lines),
-    /// decodes back exactly, without junk or truncation.
-    @Test(arguments: Array(0...200))
-    func roundTripsEverySmallSize(_ n: Int) {
+    static let footers = [
+        "_______________________________________________\nUsers mailing list\nusers@lists.example.org\nhttps://lists.example.org/listinfo/users\n",
+        "-- \nThis message has been scanned for viruses.\n",
+        "Sent from my phone",
+    ]
+
+    /// Every length from 1 to 200 bytes, as mail writes it, with a footer after it: the data
+    /// ends where the encoder stopped, whichever way its last line ends (padded, short, or
+    /// as long as the others when the length is a multiple of 57).
+    @Test(arguments: Array(1...200))
+    func footerAfterEverySmallSize(_ n: Int) {
         let data = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
-        let encoded = Data(data).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
-        let (out, stats) = base64(encoded)
-        #expect(out == data)
-        #expect(stats == DecodeStats())
+        let encoded = Data(data).base64EncodedString(options: [.lineLength76Characters, .endLineWithLineFeed]) + "\n"
+        for footer in Self.footers {
+            for crlf in [false, true] {
+                let head = crlf ? encoded.replacingCRLF() : encoded
+                let input = head + (crlf ? footer.replacingCRLF() : footer)
+                let (out, stats) = base64(input)
+                #expect(out == data, "\(n) bytes, footer \(footer.prefix(10).debugDescription)")
+                #expect(stats == DecodeStats(trailingText: head.utf8.count..<input.utf8.count))
+            }
+        }
     }
 
     /// Sizes around the decoder's 32 KiB output block (43,688 input characters per block), with
@@ -88,6 +127,35 @@ struct Base64Tests {
             #expect(SHA256.hex(hasher.finalize()) == sha256Hex(data))
             #expect(stats == DecodeStats())
             #expect(calls >= 1)
+        }
+    }
+
+    /// A footer after data in one line of 133,336 characters (longer than a line is held
+    /// back) or in 76-character lines, fed whole and in pieces of every size up to 70,000.
+    @Test(arguments: [false, true])
+    func footerAfterLongData(_ oneLine: Bool) {
+        var g = SeededGenerator(seed: oneLine ? 11 : 12)
+        let data = (0..<100_000).map { _ in UInt8.random(in: 0...255, using: &g) }
+        let encoded = Array((Data(data).base64EncodedString(options: oneLine ? [] : [.lineLength76Characters, .endLineWithCarriageReturn,
+                                                                                     .endLineWithLineFeed]) + "\r\n").utf8)
+        let input = encoded + Array("-- \r\nsent from the road\r\n".utf8)
+        let whole = input.withUnsafeBufferPointer { src in
+            var out: [UInt8] = []
+            let stats = decodeBase64(src) { out.append(contentsOf: $0) }
+            return (out, stats)
+        }
+        #expect(whole.0 == data)
+        #expect(whole.1 == DecodeStats(trailingText: encoded.count..<input.count))
+        for maxPiece in [1_000, 70_000] {
+            var sizes: [Int] = []
+            var left = input.count
+            while left > 0 {
+                let n = min(left, Int.random(in: 0...maxPiece, using: &g))
+                sizes.append(n)
+                left -= n
+            }
+            let (out, stats) = Self.decodeInPieces(input, sizes)
+            #expect(out == whole.0 && stats == whole.1, "pieces of at most \(maxPiece)")
         }
     }
 
@@ -136,13 +204,20 @@ struct Base64Tests {
         for _ in 0..<Int.random(in: 1...6, using: &g) {
             let run = (0..<Int.random(in: 0...maxRun, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
             data += run
-            var encoded = Array(Data(run).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn,
-                                                                        .endLineWithLineFeed]).utf8)
-            for _ in 0..<Int.random(in: 0...5, using: &g) {
-                encoded.insert(junk.randomElement(using: &g)!, at: Int.random(in: 0...encoded.count, using: &g))
+            var lines = Data(run).base64EncodedString(options: [.lineLength76Characters, .endLineWithLineFeed])
+                .split(separator: "\n").map { Array($0.utf8) }
+            // Junk inside full lines; the first line of a later run, or a short last line,
+            // with junk in it would read as text after the data.
+            let full = lines.indices.filter { lines[$0].count == 76 && (input.isEmpty || $0 > 0) }
+            for _ in 0..<Int.random(in: 0...5, using: &g) where !full.isEmpty {
+                let k = full.randomElement(using: &g)!
+                lines[k].insert(junk.randomElement(using: &g)!, at: Int.random(in: 0...lines[k].count, using: &g))
             }
-            input += encoded + Array("\r\n".utf8)
+            input += lines.flatMap { $0 + Array("\r\n".utf8) }
         }
+        let runs = input
+        // A footer after the last run, for the pieces to cut.
+        if seed % 3 == 0 { input += Array("Users mailing list\r\nhttps://lists.example.org/listinfo/users\r\n".utf8) }
         // Half the time the input is cut short, in a quantum or its padding.
         let cut = seed % 2 == 0 ? Int.random(in: 1...7, using: &g) : 0
         input.removeLast(min(cut, input.count))
@@ -153,7 +228,8 @@ struct Base64Tests {
         }
         if cut == 0 {
             #expect(whole.0 == data)
-            #expect(whole.1.junkBytes > 0 || !input.contains { junk.contains($0) })
+            #expect(whole.1.junkBytes > 0 || !runs.contains { junk.contains($0) })
+            #expect(whole.1.trailingText == (seed % 3 == 0 ? runs.count..<input.count : nil))
         }
         for round in 0..<30 {
             let maxPiece = [1, 3, 4, 5, 77, 1_000, 50_000][round % 7]
@@ -190,6 +266,36 @@ struct Base64Tests {
         // python3 -c "import sys; sys.stdout.buffer.write(bytes((i * 7 + 3) % 256 for i in range(60000)))" | sha256sum
         #expect(c.attachments.map(\.sha256) == ["44323ee3ddef39bd36f84a8b11172cd7de025fa317a10c2d7bb4590df47321fa"])
         #expect(c.defects == [])
+    }
+
+    /// A list's footer after a base64 body: the ticket body is the text the sender wrote, and
+    /// the footer, left out, a defect where it starts.
+    @Test func listFooterAfterBase64Body() {
+        let bytes = Fixture.bytes("base64-list-footer.eml")
+        let c = Fixture.message("base64-list-footer.eml").content()
+        #expect(c.bodyText == "Hi all,\n\nthe VPN drops every 20 minutes since this morning's update. Anyone else?\n\nMarta\n")
+        let footer = try! #require(bytes.firstRange(of: Array("_____".utf8))).lowerBound
+        #expect(c.defects == [Defect(.textAfterBase64, at: footer, "\(bytes.count - footer) bytes left out")])
+    }
+
+    /// The same footer after an attached JPEG whose last base64 line is as long as the others
+    /// (171 bytes, no padding): the file has its own bytes and digest.
+    @Test func listFooterAfterBase64Attachment() {
+        let bytes = Fixture.bytes("base64-attachment-list-footer.eml")
+        let m = Fixture.message("base64-attachment-list-footer.eml")
+        let c = m.content()
+        #expect(c.bodyText == "This is what I see after the update.\n")
+        #expect(c.attachments.map(\.filename) == ["error.jpg"])
+        #expect(c.attachments.map(\.size) == [171])
+        // The bytes written by the fixture's generator, through sha256sum.
+        #expect(c.attachments.map(\.sha256) == ["e795a050804fafd84987b46ee2a690cc917d2e0a6b48802ee9d7e242881780ee"])
+        let footer = try! #require(bytes.firstRange(of: Array("_____".utf8))).lowerBound
+        let end = try! #require(bytes.firstRange(of: Array("\n--=_scr_41--".utf8))).lowerBound
+        #expect(c.defects == [Defect(.textAfterBase64, at: footer, "\(end - footer) bytes left out")])
+        // Decoding the part's stored range again (as `wt-admin attachment save` does) gives the same file.
+        let part = m.root.children[1]
+        let again = TransferEncoding(name: part.transferEncoding.name).decode(Array(bytes[part.bodyRange]))
+        #expect(sha256Hex(again) == c.attachments[0].sha256)
     }
 
     @Test func truncatedAttachment() {
