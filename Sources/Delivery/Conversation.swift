@@ -70,10 +70,12 @@ extension Deliverer {
         // Bounces concern a message of ours, or they are a ticket of their own.
         if let report = message.deliveryStatusReport() {
             d.automatic = true
-            for id in report.originalMessageIDs.prefix(50) {
+            var ours = false
+            for id in (report.originalMessageIDs + report.originalReferences).prefix(50) {
                 if let n = NotificationID.verify(id, key: key), try lookup.ticketState(n.ticket) != nil {
                     d.action = .bounce
                     d.ticket = n.ticket
+                    ours = true
                     d.reasons.append("delivery status notification (\(report.form)) about our notification for ticket \(n.ticket)")
                 } else if let n = try lookup.ticket(receivedMessageID: id) {
                     d.action = .bounce
@@ -83,8 +85,16 @@ extension Deliverer {
                 if d.action == .bounce { break }
             }
             if d.action == .bounce {
-                d.failedRecipients = report.failedRecipients
-                if !d.failedRecipients.isEmpty { d.reasons.append("failed: \(d.failedRecipients.joined(separator: ", "))") }
+                // Anyone can write a report: an address is marked as bouncing only by one that
+                // came from a mail system (null envelope sender) about a mail we sent (its
+                // Message-ID carries our tag, which nobody else can make).
+                let fromMailSystem = envelope.sender.map { $0.isEmpty || $0 == "<>" } ?? false
+                if ours && fromMailSystem {
+                    d.failedRecipients = report.failedRecipients
+                    if !d.failedRecipients.isEmpty { d.reasons.append("failed: \(d.failedRecipients.joined(separator: ", ")), marked as bouncing") }
+                } else if !report.failedRecipients.isEmpty {
+                    d.reasons.append("failed: \(report.failedRecipients.joined(separator: ", ")); not marked as bouncing (\(ours ? "the envelope sender is not null" : "not about a mail of ours"))")
+                }
             } else {
                 d.flagged = true
                 d.reasons.append("delivery status notification (\(report.form)) about no message of ours")
