@@ -17,7 +17,7 @@ public enum Charset {
         public var unknownLabel: Bool
     }
 
-    /// Decodes `bytes` declared as `label` (nil or empty: UTF-8, falling back to windows-1252).
+    /// Decodes `bytes` declared as `label` (nil, empty or US-ASCII: UTF-8, falling back to windows-1252).
     public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, label: String?) -> Result {
         let name = canonicalName(label)
         switch name {
@@ -28,6 +28,9 @@ public enum Charset {
             return Result(text: decodeWindows1252(bytes), invalidBytes: 0, unknownLabel: false)
         case "":
             return guess(bytes, unknown: label != nil && !(label!.isEmpty))
+        case "US-ASCII":
+            // 8-bit bytes under an ASCII label: software that labels everything ASCII writes UTF-8 today.
+            return guess(bytes, unknown: false)
         default:
             if isASCII(bytes) && !name.hasPrefix("UTF-16") && !name.hasPrefix("UTF-32")
                 && name != "UTF-7" && !name.hasPrefix("ISO-2022") {
@@ -101,7 +104,8 @@ public enum Charset {
 
     private static let aliases: [String: String] = [
         "utf-8": "UTF-8", "utf8": "UTF-8", "unicode-1-1-utf-8": "UTF-8", "unicode20utf8": "UTF-8",
-        "us-ascii": "CP1252", "ascii": "CP1252", "ansi_x3.4-1968": "CP1252", "iso646-us": "CP1252",
+        "us-ascii": "US-ASCII", "ascii": "US-ASCII", "ansi_x3.4-1968": "US-ASCII", "iso646-us": "US-ASCII",
+        "us": "US-ASCII", "csascii": "US-ASCII",
         "iso-8859-1": "CP1252", "iso8859-1": "CP1252", "iso_8859-1": "CP1252", "latin1": "CP1252",
         "latin-1": "CP1252", "l1": "CP1252", "cp819": "CP1252", "iso-ir-100": "CP1252",
         "windows-1252": "CP1252", "cp1252": "CP1252", "cp-1252": "CP1252", "win-1252": "CP1252",

@@ -30,6 +30,9 @@ struct CharsetTests {
         // The five bytes windows-1252 leaves unassigned become the C1 controls.
         Case(label: "windows-1252", bytes: [0x81, 0x8D, 0x8F, 0x90, 0x9D], text: "\u{81}\u{8D}\u{8F}\u{90}\u{9D}", invalid: 0, unknown: false),
         Case(label: "us-ascii", bytes: [0x63, 0x61, 0x66, 0xE9], text: "café", invalid: 0, unknown: false),
+        // An ASCII label on valid UTF-8: UTF-8 (software that labels everything ASCII).
+        Case(label: "us-ascii", bytes: Array("a — b €".utf8), text: "a — b €", invalid: 0, unknown: false),
+        Case(label: "ANSI_X3.4-1968", bytes: Array("naïve".utf8), text: "naïve", invalid: 0, unknown: false),
         Case(label: "iso-8859-15", bytes: [0xA4], text: "€", invalid: 0, unknown: false),
         Case(label: "iso-8859-2", bytes: [0xA3, 0xF3, 0x64, 0xBC], text: "Łódź", invalid: 0, unknown: false),
         Case(label: "windows-1251", bytes: [0xCF, 0xF0, 0xE8, 0xE2, 0xE5, 0xF2], text: "Привет", invalid: 0, unknown: false),
@@ -74,7 +77,7 @@ struct CharsetTests {
     }
 
     @Test(arguments: [
-        ("utf-8", "UTF-8"), ("UTF8", "UTF-8"), ("iso-8859-1", "CP1252"), ("us-ascii", "CP1252"),
+        ("utf-8", "UTF-8"), ("UTF8", "UTF-8"), ("iso-8859-1", "CP1252"), ("us-ascii", "US-ASCII"),
         ("gb2312", "GB18030"), ("shift_jis", "CP932"), ("euc-kr", "CP949"), ("iso-2022-jp", "ISO-2022-JP-2"),
         ("x-sjis", "CP932"), ("iso8859-2", "ISO-8859-2"), ("ISO_8859-5", "ISO-8859-5"), ("utf-8*en", "UTF-8"),
         ("'koi8-r'", "KOI8-R"), ("windows-1250", "WINDOWS-1250"),
@@ -109,6 +112,7 @@ struct CharsetTests {
         ("utf-7-body.eml", "UTF-7", "Hi Ωmega €\n", []),
         ("unknown-charset-body.eml", "Unknown charset", "Café\n", [.unknownCharset]),
         ("invalid-utf8-body.eml", "Invalid UTF-8", "ok \u{FFFD}\u{FFFD} then \u{FFFD} end\n", [.invalidCharacters]),
+        ("us-ascii-label-utf8-body.eml", "Invoice — March", "The total is 42 € — paid on 3 March.\n", []),
     ]
 
     @Test(arguments: messages)

@@ -46,6 +46,8 @@ struct EncodedWordTests {
         ("=?ISO-2022-JP?B?GyRCRnxLXDhsJE4lYSE8JWsbKEI=?=", "日本語のメール"),
         ("=?gb2312?B?1tDOxNPKvP4=?=", "中文邮件"),
         ("=?windows-1252?q?=93quoted=94?=", "“quoted”"),
+        // An ASCII label on UTF-8 bytes.
+        ("=?us-ascii?Q?caf=C3=A9?=", "café"),
         // RFC 2231 language suffix on the charset.
         ("=?utf-8*en?q?hi?=", "hi"),
         // Raw 8-bit text around words.
@@ -93,6 +95,7 @@ struct ParameterTests {
         ("attachment; filename*=utf-8'en'%E2%82%AC%20report.pdf", "filename", "€ report.pdf"),
         ("attachment; filename*=\"utf-8''quoted%20ext.txt\"", "filename", "quoted ext.txt"),
         ("attachment; filename*=''plain.txt", "filename", "plain.txt"),
+        ("attachment; filename*=''caf%C3%A9.txt", "filename", "café.txt"),  // no charset: ASCII, UTF-8 bytes
         ("attachment; filename*=caf%C3%A9.txt", "filename", "café.txt"),
         ("attachment; filename*=UTF-8''100%25%ZZ%4", "filename", "100%%ZZ%4"),
         ("attachment; filename*=koi8-r''%F0%D2%C9%D7%C5%D4.txt", "filename", "Привет.txt"),
