@@ -31,6 +31,8 @@ public enum Charset {
         case "US-ASCII":
             // 8-bit bytes under an ASCII label: software that labels everything ASCII writes UTF-8 today.
             return guess(bytes, unknown: false)
+        case ISO2022JP.name:
+            return ISO2022JP.decode(bytes) ?? Iconv.decode(bytes, from: "ISO-2022-JP-2") ?? guess(bytes, unknown: true)
         default:
             if isASCII(bytes) && !name.hasPrefix("UTF-16") && !name.hasPrefix("UTF-32")
                 && name != "UTF-7" && !name.hasPrefix("ISO-2022") {
@@ -113,8 +115,10 @@ public enum Charset {
         "gb2312": "GB18030", "gbk": "GB18030", "cp936": "GB18030", "euc-cn": "GB18030", "gb_2312-80": "GB18030",
         "csgb2312": "GB18030", "chinese": "GB18030", "gb18030": "GB18030", "x-euc-cn": "GB18030",
         "big5": "BIG5-HKSCS", "big5-hkscs": "BIG5-HKSCS", "cn-big5": "BIG5-HKSCS", "x-x-big5": "BIG5-HKSCS",
-        "iso-2022-jp": "ISO-2022-JP-2", "csiso2022jp": "ISO-2022-JP-2", "iso-2022-jp-1": "ISO-2022-JP-2",
-        "iso-2022-jp-2": "ISO-2022-JP-2", "iso-2022-jp-3": "ISO-2022-JP-3",
+        // ISO-2022-JP as Windows writes it (CP50220-CP50222), read by ISO2022JP; JIS X 0213 by iconv.
+        "iso-2022-jp": "ISO-2022-JP", "csiso2022jp": "ISO-2022-JP", "iso-2022-jp-1": "ISO-2022-JP",
+        "iso-2022-jp-2": "ISO-2022-JP", "csiso2022jp2": "ISO-2022-JP", "iso-2022-jp-ms": "ISO-2022-JP",
+        "cp50220": "ISO-2022-JP", "cp50221": "ISO-2022-JP", "cp50222": "ISO-2022-JP", "iso-2022-jp-3": "ISO-2022-JP-3",
         "shift_jis": "CP932", "shift-jis": "CP932", "sjis": "CP932", "ms_kanji": "CP932", "csshiftjis": "CP932",
         "windows-31j": "CP932", "cp932": "CP932", "x-sjis": "CP932",
         "euc-jp": "EUC-JP-MS", "eucjp": "EUC-JP-MS", "x-euc-jp": "EUC-JP-MS",
@@ -177,48 +181,74 @@ enum Iconv {
     }
 
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, from name: String) -> Charset.Result? {
+        session { s in
+            var out = [UInt8]()
+            out.reserveCapacity(bytes.count * 2 + 16)
+            guard let invalid = s.convert(bytes, from: name, into: &out) else { return nil }
+            return Charset.Result(text: String(decoding: out, as: UTF8.self), invalidBytes: invalid, unknownLabel: false)
+        }
+    }
+
+    /// Runs `body` under the lock, with one scratch buffer for all its conversions (a text
+    /// read in many short runs, each in its own charset, costs no lock or allocation per run).
+    static func session<T>(_ body: (borrowing Session) -> T) -> T {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
-        guard let cd = descriptor(name) else { return nil }
-        iconv(cd, nil, nil, nil, nil)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2 + 16)
-        var invalid = 0
-        let chunk = 16 * 1024
-        let outBuf = UnsafeMutablePointer<CChar>.allocate(capacity: chunk)
-        defer { outBuf.deallocate() }
-        guard let base = bytes.baseAddress else { return Charset.Result(text: "", invalidBytes: 0, unknownLabel: false) }
-        var inPtr: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(mutating: base).assumingMemoryBound(to: CChar.self)
-        var inLeft = bytes.count
-        let replacement: [UInt8] = [0xEF, 0xBF, 0xBD]
-        var flushed = false
-        while true {
-            var outPtr: UnsafeMutablePointer<CChar>? = outBuf
-            var outLeft = chunk
-            let rc: Int
-            if inLeft > 0 {
-                rc = iconv(cd, &inPtr, &inLeft, &outPtr, &outLeft)
-            } else {
-                // Flush any shift state (ISO-2022 and UTF-7 end in a mode).
-                rc = iconv(cd, nil, nil, &outPtr, &outLeft)
-                flushed = true
-            }
-            let produced = chunk - outLeft
-            outBuf.withMemoryRebound(to: UInt8.self, capacity: produced) { out.append(contentsOf: UnsafeBufferPointer(start: $0, count: produced)) }
-            if rc == -1 {
-                let e = errno
-                if e == E2BIG { continue }
-                if e == EILSEQ || e == EINVAL {
-                    // Skip one undecodable byte; an incomplete sequence at the end is dropped.
-                    out.append(contentsOf: replacement)
-                    invalid += 1
-                    if e == EINVAL { inLeft = 0 } else { inPtr! += 1; inLeft -= 1 }
-                    continue
+        let s = Session()
+        defer { s.scratch.deallocate() }
+        return body(s)
+    }
+
+    struct Session: ~Copyable {
+        static let chunk = 16 * 1024
+        let scratch = UnsafeMutablePointer<CChar>.allocate(capacity: chunk)
+
+        /// Appends the UTF-8 of `bytes` read in charset `name` to `out`; returns how many bytes
+        /// became U+FFFD, or nil when iconv does not know the charset.
+        func convert(_ bytes: UnsafeBufferPointer<UInt8>, from name: String, into out: inout [UInt8]) -> Int? {
+            guard let cd = descriptor(name) else { return nil }
+            iconv(cd, nil, nil, nil, nil)
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
+            var invalid = 0
+            let chunk = Session.chunk
+            var inPtr: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(mutating: base).assumingMemoryBound(to: CChar.self)
+            var inLeft = bytes.count
+            var flushed = false
+            while true {
+                var outPtr: UnsafeMutablePointer<CChar>? = scratch
+                var outLeft = chunk
+                let rc: Int
+                if inLeft > 0 {
+                    rc = iconv(cd, &inPtr, &inLeft, &outPtr, &outLeft)
+                } else {
+                    // Flush any shift state (ISO-2022 and UTF-7 end in a mode).
+                    rc = iconv(cd, nil, nil, &outPtr, &outLeft)
+                    flushed = true
                 }
-                return nil
+                let produced = chunk - outLeft
+                scratch.withMemoryRebound(to: UInt8.self, capacity: produced) { out.append(contentsOf: UnsafeBufferPointer(start: $0, count: produced)) }
+                if rc == -1 {
+                    let e = errno
+                    if e == E2BIG { continue }
+                    if e == EILSEQ || e == EINVAL {
+                        // Skip one undecodable byte; an incomplete sequence at the end is dropped.
+                        out.appendReplacementCharacter()
+                        invalid += 1
+                        if e == EINVAL { inLeft = 0 } else { inPtr! += 1; inLeft -= 1 }
+                        continue
+                    }
+                    return nil
+                }
+                if flushed { break }
             }
-            if flushed { break }
+            return invalid
         }
-        return Charset.Result(text: String(decoding: out, as: UTF8.self), invalidBytes: invalid, unknownLabel: false)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// U+FFFD in UTF-8.
+    @inline(__always) mutating func appendReplacementCharacter() {
+        append(0xEF); append(0xBF); append(0xBD)
     }
 }

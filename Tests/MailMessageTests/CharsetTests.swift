@@ -44,6 +44,29 @@ struct CharsetTests {
         Case(label: "iso-2022-jp", bytes: [0x1B, 0x24, 0x42, 0x46, 0x7C, 0x4B, 0x5C, 0x38, 0x6C, 0x24, 0x4E, 0x25, 0x61,
                                            0x21, 0x3C, 0x25, 0x6B, 0x1B, 0x28, 0x42],
              text: "日本語のメール", invalid: 0, unknown: false),
+        // An ISO-2022-JP label on 8-bit text lies: UTF-8, else EUC-JP, else Shift_JIS.
+        Case(label: "iso-2022-jp", bytes: [0xE3, 0x83, 0x86, 0xE3, 0x82, 0xB9, 0xE3, 0x83, 0x88], text: "テスト", invalid: 0, unknown: false),
+        Case(label: "ISO-2022-JP", bytes: [0xB2, 0xF1, 0xB5, 0xC4], text: "会議", invalid: 0, unknown: false),
+        Case(label: "iso-2022-jp", bytes: [0x8E, 0xCA, 0x90, 0x5E], text: "写真", invalid: 0, unknown: false),
+        Case(label: "iso-2022-jp", bytes: [0x41, 0x87, 0x40, 0x20, 0x83, 0x65], text: "A① テ", invalid: 0, unknown: false),
+        // Windows' ISO-2022-JP: NEC row 13 (①, ㈱) and a NEC-selected IBM extension (髙) in JIS X 0208 mode.
+        Case(label: "iso-2022-jp", bytes: [0x1B, 0x24, 0x42, 0x2D, 0x21, 0x2D, 0x6A, 0x7C, 0x62, 0x1B, 0x28, 0x42],
+             text: "①㈱髙", invalid: 0, unknown: false),
+        Case(label: "CP50221", bytes: [0x1B, 0x24, 0x42, 0x2D, 0x62, 0x2D, 0x35, 0x2D, 0x74, 0x79, 0x21, 0x1B, 0x28, 0x42, 0x33],
+             text: "№Ⅰ∑纊3", invalid: 0, unknown: false),
+        // Half-width katakana: ESC ( I, or SO after ESC ) I (CP50222).
+        Case(label: "iso-2022-jp", bytes: [0x1B, 0x28, 0x49, 0x43, 0x3D, 0x44, 0x1B, 0x28, 0x42], text: "ﾃｽﾄ", invalid: 0, unknown: false),
+        Case(label: "iso-2022-jp", bytes: [0x1B, 0x29, 0x49, 0x0E, 0x43, 0x3D, 0x44, 0x0F, 0x21], text: "ﾃｽﾄ!", invalid: 0, unknown: false),
+        // JIS X 0212 (ESC $ ( D), and JIS X 0208 mode kept across a line end.
+        Case(label: "iso-2022-jp", bytes: [0x1B, 0x24, 0x28, 0x44, 0x22, 0x71, 0x64, 0x69, 0x1B, 0x28, 0x42], text: "№鍈", invalid: 0, unknown: false),
+        Case(label: "iso-2022-jp", bytes: [0x1B, 0x24, 0x42, 0x46, 0x7C, 0x0A, 0x46, 0x7C, 0x1B, 0x28, 0x42], text: "日\n日", invalid: 0, unknown: false),
+        // A half pair and a lone ESC are each one U+FFFD.
+        Case(label: "iso-2022-jp", bytes: [0x1B, 0x24, 0x42, 0x46, 0x7C, 0x46, 0x1B, 0x28, 0x42, 0x61, 0x1B], text: "日\u{FFFD}a\u{FFFD}", invalid: 2, unknown: false),
+        // ISO-2022-JP-2's other sets are left to iconv.
+        Case(label: "iso-2022-jp-2", bytes: [0x1B, 0x24, 0x41, 0x56, 0x50, 0x4E, 0x44, 0x1B, 0x28, 0x42], text: "中文", invalid: 0, unknown: false),
+        // ISO-2022-JP text mixed with UTF-8 (a bounce quoting the original).
+        Case(label: "iso-2022-jp", bytes: Array("é ".utf8) + [0x1B, 0x24, 0x42, 0x46, 0x7C, 0x1B, 0x28, 0x42] + Array(" ü".utf8),
+             text: "é 日 ü", invalid: 0, unknown: false),
         // Shift_JIS is read as CP932 (Windows' superset).
         Case(label: "Shift_JIS", bytes: [0x93, 0xFA, 0x96, 0x7B, 0x8C, 0xEA], text: "日本語", invalid: 0, unknown: false),
         Case(label: "shift_jis", bytes: [0x87, 0x40], text: "①", invalid: 0, unknown: false),  // CP932-only
@@ -78,7 +101,8 @@ struct CharsetTests {
 
     @Test(arguments: [
         ("utf-8", "UTF-8"), ("UTF8", "UTF-8"), ("iso-8859-1", "CP1252"), ("us-ascii", "US-ASCII"),
-        ("gb2312", "GB18030"), ("shift_jis", "CP932"), ("euc-kr", "CP949"), ("iso-2022-jp", "ISO-2022-JP-2"),
+        ("gb2312", "GB18030"), ("shift_jis", "CP932"), ("euc-kr", "CP949"), ("iso-2022-jp", "ISO-2022-JP"),
+        ("CP50220", "ISO-2022-JP"), ("iso-2022-jp-3", "ISO-2022-JP-3"),
         ("x-sjis", "CP932"), ("iso8859-2", "ISO-8859-2"), ("ISO_8859-5", "ISO-8859-5"), ("utf-8*en", "UTF-8"),
         ("'koi8-r'", "KOI8-R"), ("windows-1250", "WINDOWS-1250"),
     ])
@@ -95,6 +119,8 @@ struct CharsetTests {
         ([0x63, 0x61, 0x66, 0xE9], "x-unknown", "café"),
         ([0x63, 0x61, 0x66, 0xE9], "euc-kr", "café"),  // not valid EUC-KR: windows-1252
         ([0x93, 0xFA, 0x96, 0x7B], "shift_jis", "日本"),
+        // A declared ISO-2022-JP that the bytes do not fit: the label's lie.
+        ([0x8E, 0xCA, 0x90, 0x5E, 0x82, 0xF0], "iso-2022-jp", "写真を"),
     ] as [([UInt8], String?, String)])
     func headerBytes(_ bytes: [UInt8], _ fallback: String?, _ expected: String) {
         let s = bytes.withUnsafeBufferPointer { Charset.decodeHeaderBytes($0, fallback: fallback) }
@@ -113,6 +139,10 @@ struct CharsetTests {
         ("unknown-charset-body.eml", "Unknown charset", "Café\n", [.unknownCharset]),
         ("invalid-utf8-body.eml", "Invalid UTF-8", "ok \u{FFFD}\u{FFFD} then \u{FFFD} end\n", [.invalidCharacters]),
         ("us-ascii-label-utf8-body.eml", "Invoice — March", "The total is 42 € — paid on 3 March.\n", []),
+        ("iso-2022-jp-label-utf8.eml", "配送エラーのお知らせ", "このメッセージは配信できませんでした。\n宛先: sato@example.jp\n", []),
+        ("iso-2022-jp-label-euc-jp.eml", "会議の予定", "明日の会議は十時からです。\n", []),
+        ("iso-2022-jp-label-shift-jis.eml", "写真を送ります", "今日の写真です。①と②を見てください。\n", []),
+        ("iso-2022-jp-microsoft-extensions.eml", "①会議室の予約", "会議室①は㈱髙橋の予約です。\n№3 Ⅱ期 ∑ 纊 ﾃｽﾄ\n", []),
     ]
 
     @Test(arguments: messages)
@@ -143,7 +173,7 @@ struct CharsetTests {
             }
             return await group.reduce(0, +)
         }
-        #expect(inputs.count == 7)
+        #expect(inputs.count == 17)
         #expect(wrong == 0)
     }
 
@@ -159,10 +189,23 @@ struct CharsetTests {
         ("raw-8bit-header-utf8.eml", "Grüße aus Köln", "Jürgen"),
         ("raw-8bit-header-declared-charset.eml", "Привет мир", "Привет"),
         ("raw-8bit-header-windows-1252.eml", "Café costs 5€ “quoted”", nil),
+        // Encoded words whose label lies.
+        ("iso-2022-jp-label-euc-jp.eml", "会議の予定", "鈴木"),
+        ("iso-2022-jp-label-shift-jis.eml", "写真を送ります", "山田"),
+        ("iso-2022-jp-microsoft-extensions.eml", "①会議室の予約", "髙橋"),
     ] as [(String, String, String?)])
     func rawEightBitHeaders(_ fixture: String, _ subject: String, _ name: String?) {
         let m = Fixture.message(fixture)
         #expect(m.subject == subject)
         #expect(m.from.first?.name == name)
+    }
+
+    /// Text that switches between two charsets thousands of times decodes in full, each run in its charset.
+    @Test func iso2022JPWithManySwitches() {
+        let unit: [UInt8] = [0x1B, 0x24, 0x28, 0x44, 0x22, 0x71, 0x1B, 0x24, 0x42, 0x2D, 0x21, 0x1B, 0x28, 0x42, 0x61]
+        let bytes = Array([[UInt8]](repeating: unit, count: 20_000).joined())
+        let r = Charset.decode(bytes, label: "iso-2022-jp")
+        #expect(r.invalidBytes == 0)
+        #expect(r.text == String(repeating: "№①a", count: 20_000))
     }
 }

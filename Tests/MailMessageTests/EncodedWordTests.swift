@@ -46,8 +46,10 @@ struct EncodedWordTests {
         ("=?ISO-2022-JP?B?GyRCRnxLXDhsJE4lYSE8JWsbKEI=?=", "日本語のメール"),
         ("=?gb2312?B?1tDOxNPKvP4=?=", "中文邮件"),
         ("=?windows-1252?q?=93quoted=94?=", "“quoted”"),
-        // An ASCII label on UTF-8 bytes.
+        // An ASCII label on UTF-8 bytes; an ISO-2022-JP label on Shift_JIS; Windows' ISO-2022-JP.
         ("=?us-ascii?Q?caf=C3=A9?=", "café"),
+        ("=?ISO-2022-JP?B?jsqQXg==?=", "写真"),
+        ("=?iso-2022-jp?B?GyRCLSFIVhsoQg==?=", "①番"),
         // RFC 2231 language suffix on the charset.
         ("=?utf-8*en?q?hi?=", "hi"),
         // Raw 8-bit text around words.
