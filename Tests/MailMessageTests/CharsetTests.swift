@@ -77,6 +77,8 @@ struct CharsetTests {
         Case(label: "euc-kr", bytes: [0xC7, 0xD1, 0xC7], text: "한\u{FFFD}", invalid: 1, unknown: false),
         Case(label: "koi8-r", bytes: [0xF0, 0xD2, 0xC9, 0xD7, 0xC5, 0xD4], text: "Привет", invalid: 0, unknown: false),
         Case(label: "utf-7", bytes: Array("Hi +A6k-mega +IKw-".utf8), text: "Hi Ωmega €", invalid: 0, unknown: false),
+        Case(label: "unicode-2-0-utf-7", bytes: Array("Hi +A6k-".utf8), text: "Hi Ω", invalid: 0, unknown: false),
+        Case(label: "x-unicode-2-0-utf-7", bytes: Array("+AOQ".utf8), text: "ä", invalid: 0, unknown: false),
         Case(label: "utf-16le", bytes: [0x41, 0x00, 0x42, 0x00], text: "AB", invalid: 0, unknown: false),
         // ASCII in a known charset needs no converter.
         Case(label: "koi8-r", bytes: Array("plain".utf8), text: "plain", invalid: 0, unknown: false),
@@ -102,7 +104,7 @@ struct CharsetTests {
     @Test(arguments: [
         ("utf-8", "UTF-8"), ("UTF8", "UTF-8"), ("iso-8859-1", "CP1252"), ("us-ascii", "US-ASCII"),
         ("gb2312", "GB18030"), ("shift_jis", "CP932"), ("euc-kr", "CP949"), ("iso-2022-jp", "ISO-2022-JP"),
-        ("CP50220", "ISO-2022-JP"), ("iso-2022-jp-3", "ISO-2022-JP-3"),
+        ("CP50220", "ISO-2022-JP"), ("iso-2022-jp-3", "ISO-2022-JP-3"), ("x-unicode-2-0-utf-7", "UTF-7"),
         ("x-sjis", "CP932"), ("iso8859-2", "ISO-8859-2"), ("ISO_8859-5", "ISO-8859-5"), ("utf-8*en", "UTF-8"),
         ("'koi8-r'", "KOI8-R"), ("windows-1250", "WINDOWS-1250"),
     ])
@@ -143,6 +145,7 @@ struct CharsetTests {
         ("iso-2022-jp-label-euc-jp.eml", "会議の予定", "明日の会議は十時からです。\n", []),
         ("iso-2022-jp-label-shift-jis.eml", "写真を送ります", "今日の写真です。①と②を見てください。\n", []),
         ("iso-2022-jp-microsoft-extensions.eml", "①会議室の予約", "会議室①は㈱髙橋の予約です。\n№3 Ⅱ期 ∑ 纊 ﾃｽﾄ\n", []),
+        ("utf-7-encoded-words.eml", "Grüße aus Köln", "Sehr geehrte Frau Schäfer,\ndie Rechnung #4711 über 25 € ist bezahlt.\n", []),
     ]
 
     @Test(arguments: messages)
@@ -189,10 +192,11 @@ struct CharsetTests {
         ("raw-8bit-header-utf8.eml", "Grüße aus Köln", "Jürgen"),
         ("raw-8bit-header-declared-charset.eml", "Привет мир", "Привет"),
         ("raw-8bit-header-windows-1252.eml", "Café costs 5€ “quoted”", nil),
-        // Encoded words whose label lies.
+        // Encoded words whose label lies, or in UTF-7.
         ("iso-2022-jp-label-euc-jp.eml", "会議の予定", "鈴木"),
         ("iso-2022-jp-label-shift-jis.eml", "写真を送ります", "山田"),
         ("iso-2022-jp-microsoft-extensions.eml", "①会議室の予約", "髙橋"),
+        ("utf-7-encoded-words.eml", "Grüße aus Köln", "Jürgen Müller"),
     ] as [(String, String, String?)])
     func rawEightBitHeaders(_ fixture: String, _ subject: String, _ name: String?) {
         let m = Fixture.message(fixture)

@@ -46,6 +46,13 @@ struct EncodedWordTests {
         ("=?ISO-2022-JP?B?GyRCRnxLXDhsJE4lYSE8JWsbKEI=?=", "日本語のメール"),
         ("=?gb2312?B?1tDOxNPKvP4=?=", "中文邮件"),
         ("=?windows-1252?q?=93quoted=94?=", "“quoted”"),
+        // UTF-7 words as Exchange writes them; a word ends its base64 run, so the next word's
+        // letters are not read as base64; a word cut mid-character is joined to the next.
+        ("=?utf-7?Q?Gr+APwA3w?= =?utf-7?Q?e_aus_K+APY-ln?=", "Grüße aus Köln"),
+        ("=?utf-7?Q?a+AOQ?= =?UTF-7?B?Yg==?=", "aäb"),
+        ("=?utf-7?Q?x+2D3?= =?utf-7?Q?eAA-y?=", "x😀y"),
+        ("=?utf-7?B?SitBUHctcmdlbg==?=", "Jürgen"),
+        ("=?unicode-1-1-utf-7?Q?Stra+AN8-e?=", "Straße"),
         // An ASCII label on UTF-8 bytes; an ISO-2022-JP label on Shift_JIS; Windows' ISO-2022-JP.
         ("=?us-ascii?Q?caf=C3=A9?=", "café"),
         ("=?ISO-2022-JP?B?jsqQXg==?=", "写真"),
