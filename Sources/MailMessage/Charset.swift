@@ -47,14 +47,23 @@ public enum Charset {
         bytes.withUnsafeBufferPointer { decode($0, label: label) }
     }
 
-    /// Raw 8-bit header text: UTF-8 if it is valid UTF-8, else the fallback charset, else windows-1252.
+    /// Raw 8-bit header text: UTF-8 if it is valid UTF-8, else the fallback charset (the one the
+    /// message declares) if the bytes decode cleanly in it, else the legacy East Asian charset
+    /// that reads them as common text, else windows-1252.
     static func decodeHeaderBytes(_ bytes: UnsafeBufferPointer<UInt8>, fallback: String?) -> String {
         if let s = String(validating: bytes, as: UTF8.self) { return s }
-        if let fb = fallback, canonicalName(fb) != "UTF-8", canonicalName(fb) != "" {
+        if let fb = fallback, isInformative(fb) {
             let r = decode(bytes, label: fb)
             if r.invalidBytes == 0 && !r.unknownLabel { return r.text }
         }
+        if let s = LegacyCJK.detect(bytes) { return s }
         return decodeWindows1252(bytes)
+    }
+
+    /// Whether a label says something about 8-bit bytes (UTF-8 is tried anyway; ASCII has none).
+    static func isInformative(_ label: String?) -> Bool {
+        let n = canonicalName(label)
+        return n != "" && n != "UTF-8" && n != "US-ASCII"
     }
 
     /// Unknown label: valid UTF-8 stays UTF-8, anything else is read as windows-1252.

@@ -157,6 +157,12 @@ struct ParameterTests {
         #expect(Self.parse(raw).value == expected)
     }
 
+    /// A raw 8-bit file name in a charset nothing declares is detected like other header text.
+    @Test func rawLegacyFilename() {
+        let raw: [UInt8] = Array("attachment; filename=\"".utf8) + [0xB7, 0xA2, 0xC6, 0xB1, 0xC7, 0xE5, 0xB5, 0xA5] + Array(".pdf\"".utf8)
+        #expect(parseParameterized(raw, fallbackCharset: nil, maxSections: 8)["filename"] == "发票清单.pdf")
+    }
+
     @Test func sectionCap() {
         let v = Self.parse("attachment; filename*0=a; filename*1=b; filename*2=c; filename*3=d", maxSections: 2)
         #expect(v.tooManySections)
