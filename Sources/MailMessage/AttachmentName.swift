@@ -144,10 +144,10 @@ struct AttachmentNamer {
         if let f = p.filename { return (f, .sender) }
         // A multipart whose boundary was never found is text; one a limit left unread is kept whole.
         let type = typeName(BodyStructure.effectiveType(p))
-        if let m = p.message, let s = m.headers.text("subject", fallbackCharset: m.headerCharset).map(nameText), !s.isEmpty {
+        if let m = p.message, let s = m.headers.text("subject", fallbackCharset: m.headerFallbackCharset).map(nameText), !s.isEmpty {
             return (unique(s, "eml"), .subject)
         }
-        if let d = p.headers.text("content-description", fallbackCharset: p.headerCharset).map(nameText), !d.isEmpty {
+        if let d = p.headers.text("content-description", fallbackCharset: p.headerFallbackCharset).map(nameText), !d.isEmpty {
             let lower = d.lowercased()
             if type.extensions.contains(where: { lower.hasSuffix("." + $0) }) { return (unique(d, ""), .description) }
             return (unique(d, type.extensions[0]), .description)

@@ -17,7 +17,7 @@ public enum Charset {
         public var unknownLabel: Bool
     }
 
-    /// Decodes `bytes` declared as `label` (nil or empty: UTF-8, falling back to windows-1252).
+    /// Decodes `bytes` declared as `label` (nil, empty or US-ASCII: UTF-8, falling back to windows-1252).
     public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, label: String?) -> Result {
         let name = canonicalName(label)
         switch name {
@@ -28,6 +28,11 @@ public enum Charset {
             return Result(text: decodeWindows1252(bytes), invalidBytes: 0, unknownLabel: false)
         case "":
             return guess(bytes, unknown: label != nil && !(label!.isEmpty))
+        case "US-ASCII":
+            // 8-bit bytes under an ASCII label: software that labels everything ASCII writes UTF-8 today.
+            return guess(bytes, unknown: false)
+        case ISO2022JP.name:
+            return ISO2022JP.decode(bytes) ?? Iconv.decode(bytes, from: "ISO-2022-JP-2") ?? guess(bytes, unknown: true)
         default:
             if isASCII(bytes) && !name.hasPrefix("UTF-16") && !name.hasPrefix("UTF-32")
                 && name != "UTF-7" && !name.hasPrefix("ISO-2022") {
@@ -42,14 +47,23 @@ public enum Charset {
         bytes.withUnsafeBufferPointer { decode($0, label: label) }
     }
 
-    /// Raw 8-bit header text: UTF-8 if it is valid UTF-8, else the fallback charset, else windows-1252.
+    /// Raw 8-bit header text: UTF-8 if it is valid UTF-8, else the fallback charset (the one the
+    /// message declares) if the bytes decode cleanly in it, else the legacy East Asian charset
+    /// that reads them as common text, else windows-1252.
     static func decodeHeaderBytes(_ bytes: UnsafeBufferPointer<UInt8>, fallback: String?) -> String {
         if let s = String(validating: bytes, as: UTF8.self) { return s }
-        if let fb = fallback, canonicalName(fb) != "UTF-8", canonicalName(fb) != "" {
+        if let fb = fallback, isInformative(fb) {
             let r = decode(bytes, label: fb)
             if r.invalidBytes == 0 && !r.unknownLabel { return r.text }
         }
+        if let s = LegacyCJK.detect(bytes) { return s }
         return decodeWindows1252(bytes)
+    }
+
+    /// Whether a label says something about 8-bit bytes (UTF-8 is tried anyway; ASCII has none).
+    static func isInformative(_ label: String?) -> Bool {
+        let n = canonicalName(label)
+        return n != "" && n != "UTF-8" && n != "US-ASCII"
     }
 
     /// Unknown label: valid UTF-8 stays UTF-8, anything else is read as windows-1252.
@@ -101,7 +115,8 @@ public enum Charset {
 
     private static let aliases: [String: String] = [
         "utf-8": "UTF-8", "utf8": "UTF-8", "unicode-1-1-utf-8": "UTF-8", "unicode20utf8": "UTF-8",
-        "us-ascii": "CP1252", "ascii": "CP1252", "ansi_x3.4-1968": "CP1252", "iso646-us": "CP1252",
+        "us-ascii": "US-ASCII", "ascii": "US-ASCII", "ansi_x3.4-1968": "US-ASCII", "iso646-us": "US-ASCII",
+        "us": "US-ASCII", "csascii": "US-ASCII",
         "iso-8859-1": "CP1252", "iso8859-1": "CP1252", "iso_8859-1": "CP1252", "latin1": "CP1252",
         "latin-1": "CP1252", "l1": "CP1252", "cp819": "CP1252", "iso-ir-100": "CP1252",
         "windows-1252": "CP1252", "cp1252": "CP1252", "cp-1252": "CP1252", "win-1252": "CP1252",
@@ -109,15 +124,18 @@ public enum Charset {
         "gb2312": "GB18030", "gbk": "GB18030", "cp936": "GB18030", "euc-cn": "GB18030", "gb_2312-80": "GB18030",
         "csgb2312": "GB18030", "chinese": "GB18030", "gb18030": "GB18030", "x-euc-cn": "GB18030",
         "big5": "BIG5-HKSCS", "big5-hkscs": "BIG5-HKSCS", "cn-big5": "BIG5-HKSCS", "x-x-big5": "BIG5-HKSCS",
-        "iso-2022-jp": "ISO-2022-JP-2", "csiso2022jp": "ISO-2022-JP-2", "iso-2022-jp-1": "ISO-2022-JP-2",
-        "iso-2022-jp-2": "ISO-2022-JP-2", "iso-2022-jp-3": "ISO-2022-JP-3",
+        // ISO-2022-JP as Windows writes it (CP50220-CP50222), read by ISO2022JP; JIS X 0213 by iconv.
+        "iso-2022-jp": "ISO-2022-JP", "csiso2022jp": "ISO-2022-JP", "iso-2022-jp-1": "ISO-2022-JP",
+        "iso-2022-jp-2": "ISO-2022-JP", "csiso2022jp2": "ISO-2022-JP", "iso-2022-jp-ms": "ISO-2022-JP",
+        "cp50220": "ISO-2022-JP", "cp50221": "ISO-2022-JP", "cp50222": "ISO-2022-JP", "iso-2022-jp-3": "ISO-2022-JP-3",
         "shift_jis": "CP932", "shift-jis": "CP932", "sjis": "CP932", "ms_kanji": "CP932", "csshiftjis": "CP932",
         "windows-31j": "CP932", "cp932": "CP932", "x-sjis": "CP932",
         "euc-jp": "EUC-JP-MS", "eucjp": "EUC-JP-MS", "x-euc-jp": "EUC-JP-MS",
         "euc-kr": "CP949", "ks_c_5601-1987": "CP949", "ksc5601": "CP949", "ks_c_5601": "CP949",
         "cp949": "CP949", "windows-949": "CP949", "korean": "CP949", "iso-2022-kr": "ISO-2022-KR",
         "koi8-r": "KOI8-R", "koi8-u": "KOI8-U", "koi8-ru": "KOI8-RU", "koi8": "KOI8-R",
-        "utf-7": "UTF-7", "unicode-1-1-utf-7": "UTF-7", "utf-16": "UTF-16", "utf-16le": "UTF-16LE",
+        "utf-7": "UTF-7", "utf7": "UTF-7", "unicode-1-1-utf-7": "UTF-7", "unicode-2-0-utf-7": "UTF-7",
+        "csunicode11utf7": "UTF-7", "utf-16": "UTF-16", "utf-16le": "UTF-16LE",
         "utf-16be": "UTF-16BE", "utf-32": "UTF-32", "ucs-2": "UTF-16", "unicode": "UTF-16",
         "iso-8859-8-i": "ISO-8859-8", "iso-8859-6-i": "ISO-8859-6", "latin2": "ISO-8859-2",
         "mac": "MACINTOSH", "macintosh": "MACINTOSH", "x-mac-roman": "MACINTOSH",
@@ -173,48 +191,74 @@ enum Iconv {
     }
 
     static func decode(_ bytes: UnsafeBufferPointer<UInt8>, from name: String) -> Charset.Result? {
+        session { s in
+            var out = [UInt8]()
+            out.reserveCapacity(bytes.count * 2 + 16)
+            guard let invalid = s.convert(bytes, from: name, into: &out) else { return nil }
+            return Charset.Result(text: String(decoding: out, as: UTF8.self), invalidBytes: invalid, unknownLabel: false)
+        }
+    }
+
+    /// Runs `body` under the lock, with one scratch buffer for all its conversions (a text
+    /// read in many short runs, each in its own charset, costs no lock or allocation per run).
+    static func session<T>(_ body: (borrowing Session) -> T) -> T {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
-        guard let cd = descriptor(name) else { return nil }
-        iconv(cd, nil, nil, nil, nil)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2 + 16)
-        var invalid = 0
-        let chunk = 16 * 1024
-        let outBuf = UnsafeMutablePointer<CChar>.allocate(capacity: chunk)
-        defer { outBuf.deallocate() }
-        guard let base = bytes.baseAddress else { return Charset.Result(text: "", invalidBytes: 0, unknownLabel: false) }
-        var inPtr: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(mutating: base).assumingMemoryBound(to: CChar.self)
-        var inLeft = bytes.count
-        let replacement: [UInt8] = [0xEF, 0xBF, 0xBD]
-        var flushed = false
-        while true {
-            var outPtr: UnsafeMutablePointer<CChar>? = outBuf
-            var outLeft = chunk
-            let rc: Int
-            if inLeft > 0 {
-                rc = iconv(cd, &inPtr, &inLeft, &outPtr, &outLeft)
-            } else {
-                // Flush any shift state (ISO-2022 and UTF-7 end in a mode).
-                rc = iconv(cd, nil, nil, &outPtr, &outLeft)
-                flushed = true
-            }
-            let produced = chunk - outLeft
-            outBuf.withMemoryRebound(to: UInt8.self, capacity: produced) { out.append(contentsOf: UnsafeBufferPointer(start: $0, count: produced)) }
-            if rc == -1 {
-                let e = errno
-                if e == E2BIG { continue }
-                if e == EILSEQ || e == EINVAL {
-                    // Skip one undecodable byte; an incomplete sequence at the end is dropped.
-                    out.append(contentsOf: replacement)
-                    invalid += 1
-                    if e == EINVAL { inLeft = 0 } else { inPtr! += 1; inLeft -= 1 }
-                    continue
+        let s = Session()
+        defer { s.scratch.deallocate() }
+        return body(s)
+    }
+
+    struct Session: ~Copyable {
+        static let chunk = 16 * 1024
+        let scratch = UnsafeMutablePointer<CChar>.allocate(capacity: chunk)
+
+        /// Appends the UTF-8 of `bytes` read in charset `name` to `out`; returns how many bytes
+        /// became U+FFFD, or nil when iconv does not know the charset.
+        func convert(_ bytes: UnsafeBufferPointer<UInt8>, from name: String, into out: inout [UInt8]) -> Int? {
+            guard let cd = descriptor(name) else { return nil }
+            iconv(cd, nil, nil, nil, nil)
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
+            var invalid = 0
+            let chunk = Session.chunk
+            var inPtr: UnsafeMutablePointer<CChar>? = UnsafeMutableRawPointer(mutating: base).assumingMemoryBound(to: CChar.self)
+            var inLeft = bytes.count
+            var flushed = false
+            while true {
+                var outPtr: UnsafeMutablePointer<CChar>? = scratch
+                var outLeft = chunk
+                let rc: Int
+                if inLeft > 0 {
+                    rc = iconv(cd, &inPtr, &inLeft, &outPtr, &outLeft)
+                } else {
+                    // Flush any shift state (ISO-2022 and UTF-7 end in a mode).
+                    rc = iconv(cd, nil, nil, &outPtr, &outLeft)
+                    flushed = true
                 }
-                return nil
+                let produced = chunk - outLeft
+                scratch.withMemoryRebound(to: UInt8.self, capacity: produced) { out.append(contentsOf: UnsafeBufferPointer(start: $0, count: produced)) }
+                if rc == -1 {
+                    let e = errno
+                    if e == E2BIG { continue }
+                    if e == EILSEQ || e == EINVAL {
+                        // Skip one undecodable byte; an incomplete sequence at the end is dropped.
+                        out.appendReplacementCharacter()
+                        invalid += 1
+                        if e == EINVAL { inLeft = 0 } else { inPtr! += 1; inLeft -= 1 }
+                        continue
+                    }
+                    return nil
+                }
+                if flushed { break }
             }
-            if flushed { break }
+            return invalid
         }
-        return Charset.Result(text: String(decoding: out, as: UTF8.self), invalidBytes: invalid, unknownLabel: false)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// U+FFFD in UTF-8.
+    @inline(__always) mutating func appendReplacementCharacter() {
+        append(0xEF); append(0xBF); append(0xBD)
     }
 }

@@ -53,23 +53,32 @@ func decodeEncodedWords(_ raw: [UInt8], fallbackCharset: String?) -> String {
     var out = ""
     var pendingCharset: String? = nil
     var pendingBytes: [UInt8] = []
+    var utf7 = UTF7Tail()
     func flush() {
         if let cs = pendingCharset {
             out += Charset.decode(pendingBytes, label: cs).text
             pendingCharset = nil
             pendingBytes.removeAll(keepingCapacity: true)
+            utf7 = UTF7Tail()
         }
     }
     var k = 0
     while k < pieces.count {
         switch pieces[k] {
         case .encoded(let cs, let bytes):
-            if let p = pendingCharset, Charset.canonicalName(p) != Charset.canonicalName(cs) { flush() }
+            // Labels spelled alike need no canonical names (most headers use one spelling).
+            if let p = pendingCharset, p != cs, Charset.canonicalName(p) != Charset.canonicalName(cs) { flush() }
             pendingCharset = cs
             pendingBytes += bytes
+            // A UTF-7 word may end inside a base64 run, which its end closes; joined to the next
+            // word the run would swallow that word's letters. Join only a word cut mid-character.
+            if cs.utf8.contains(UInt8(ascii: "7")), Charset.canonicalName(cs) == "UTF-7" {
+                utf7.feed(bytes)
+                if utf7.endsOnCharacter { flush() }
+            }
         case .literal(let lit):
             let isWS = lit.allSatisfy { Byte.isSpace($0) }
-            if isWS, pendingCharset != nil, k + 1 < pieces.count, case .encoded = pieces[k + 1] {
+            if isWS, k > 0, case .encoded = pieces[k - 1], k + 1 < pieces.count, case .encoded = pieces[k + 1] {
                 break  // white space between two encoded words
             }
             flush()
@@ -79,6 +88,46 @@ func decodeEncodedWords(_ raw: [UInt8], fallbackCharset: String?) -> String {
     }
     flush()
     return out
+}
+
+/// Where UTF-7 text stands at its end: outside a base64 run, or inside one on a character boundary.
+struct UTF7Tail {
+    private var inBase64 = false
+    private var bits = 0
+    private var acc: UInt32 = 0
+    private var highSurrogate = false
+
+    mutating func feed(_ bytes: [UInt8]) {
+        for b in bytes {
+            if !inBase64 {
+                if b == UInt8(ascii: "+") { inBase64 = true; bits = 0; acc = 0; highSurrogate = false }
+                continue
+            }
+            let v: UInt32
+            switch b {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(b - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(b - UInt8(ascii: "a")) + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(b - UInt8(ascii: "0")) + 52
+            case UInt8(ascii: "+"): v = 62
+            case UInt8(ascii: "/"): v = 63
+            default:
+                inBase64 = false
+                continue
+            }
+            acc = (acc << 6 | v) & 0x3FFFFF
+            bits += 6
+            if bits >= 16 {
+                bits -= 16
+                let unit = (acc >> UInt32(bits)) & 0xFFFF
+                highSurrogate = unit >= 0xD800 && unit <= 0xDBFF
+            }
+        }
+    }
+
+    /// True when no character is cut: the next word may start afresh.
+    var endsOnCharacter: Bool {
+        !inBase64 || (bits < 6 && acc & ((1 << UInt32(bits)) - 1) == 0 && !highSurrogate)
+    }
 }
 
 private func literalText(_ bytes: ArraySlice<UInt8>, _ fallback: String?) -> String {

@@ -98,6 +98,24 @@ public final class MIMEPart {
     public var isMessage: Bool { message != nil }
     public var charset: String? { contentType["charset"] }
 
+    /// The charset for this message's unlabelled 8-bit header text: the one its header declares,
+    /// else the first a text part declares (a multipart message declares none of its own).
+    var headerFallbackCharset: String? {
+        if !isMultipart || Charset.isInformative(headerCharset) { return headerCharset }
+        return firstTextCharset() ?? headerCharset
+    }
+
+    private func firstTextCharset() -> String? {
+        for c in children {
+            if c.isMultipart {
+                if let cs = c.firstTextCharset() { return cs }
+            } else if c.mimeType.hasPrefix("text/"), Charset.isInformative(c.charset) {
+                return c.charset
+            }
+        }
+        return nil
+    }
+
     /// The file name: Content-Disposition filename (RFC 2231 first), else Content-Type name.
     public var filename: String? {
         let raw = disposition?["filename"] ?? contentType["name"]

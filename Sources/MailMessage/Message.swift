@@ -18,6 +18,7 @@ public final class Message {
         self.root = root
         self.defects = defects
         self.options = options
+        charset = root.headerFallbackCharset
     }
 
     /// Parses a complete message held in `buffer`, which is never changed and which the message
@@ -42,7 +43,8 @@ public final class Message {
     }
 
     public var headers: Headers { root.headers }
-    var charset: String? { root.headerCharset }
+    /// The charset unlabelled 8-bit header text is read in, when it is not UTF-8.
+    let charset: String?
 
     // MARK: Envelope
 

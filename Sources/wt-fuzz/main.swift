@@ -101,6 +101,7 @@ func fuzzOne(_ data: UnsafeBufferPointer<UInt8>) {
     let head = Array(data.prefix(4096))
     _ = parseAddressList(head, fallbackCharset: "iso-8859-2")
     _ = decodeUnstructured(head)
+    _ = Charset.decode(head, label: "iso-2022-jp")   // escapes, extensions, and 8-bit text under the label
     _ = parseMailDate(String(decoding: head, as: UTF8.self)).map { ($0.iso8601, $0.epochSeconds) }
     _ = htmlToText(String(decoding: data, as: UTF8.self))
 }

@@ -46,6 +46,17 @@ struct EncodedWordTests {
         ("=?ISO-2022-JP?B?GyRCRnxLXDhsJE4lYSE8JWsbKEI=?=", "日本語のメール"),
         ("=?gb2312?B?1tDOxNPKvP4=?=", "中文邮件"),
         ("=?windows-1252?q?=93quoted=94?=", "“quoted”"),
+        // UTF-7 words as Exchange writes them; a word ends its base64 run, so the next word's
+        // letters are not read as base64; a word cut mid-character is joined to the next.
+        ("=?utf-7?Q?Gr+APwA3w?= =?utf-7?Q?e_aus_K+APY-ln?=", "Grüße aus Köln"),
+        ("=?utf-7?Q?a+AOQ?= =?UTF-7?B?Yg==?=", "aäb"),
+        ("=?utf-7?Q?x+2D3?= =?utf-7?Q?eAA-y?=", "x😀y"),
+        ("=?utf-7?B?SitBUHctcmdlbg==?=", "Jürgen"),
+        ("=?unicode-1-1-utf-7?Q?Stra+AN8-e?=", "Straße"),
+        // An ASCII label on UTF-8 bytes; an ISO-2022-JP label on Shift_JIS; Windows' ISO-2022-JP.
+        ("=?us-ascii?Q?caf=C3=A9?=", "café"),
+        ("=?ISO-2022-JP?B?jsqQXg==?=", "写真"),
+        ("=?iso-2022-jp?B?GyRCLSFIVhsoQg==?=", "①番"),
         // RFC 2231 language suffix on the charset.
         ("=?utf-8*en?q?hi?=", "hi"),
         // Raw 8-bit text around words.
@@ -93,6 +104,7 @@ struct ParameterTests {
         ("attachment; filename*=utf-8'en'%E2%82%AC%20report.pdf", "filename", "€ report.pdf"),
         ("attachment; filename*=\"utf-8''quoted%20ext.txt\"", "filename", "quoted ext.txt"),
         ("attachment; filename*=''plain.txt", "filename", "plain.txt"),
+        ("attachment; filename*=''caf%C3%A9.txt", "filename", "café.txt"),  // no charset: ASCII, UTF-8 bytes
         ("attachment; filename*=caf%C3%A9.txt", "filename", "café.txt"),
         ("attachment; filename*=UTF-8''100%25%ZZ%4", "filename", "100%%ZZ%4"),
         ("attachment; filename*=koi8-r''%F0%D2%C9%D7%C5%D4.txt", "filename", "Привет.txt"),
@@ -143,6 +155,12 @@ struct ParameterTests {
     ])
     func mainValue(_ raw: String, _ expected: String) {
         #expect(Self.parse(raw).value == expected)
+    }
+
+    /// A raw 8-bit file name in a charset nothing declares is detected like other header text.
+    @Test func rawLegacyFilename() {
+        let raw: [UInt8] = Array("attachment; filename=\"".utf8) + [0xB7, 0xA2, 0xC6, 0xB1, 0xC7, 0xE5, 0xB5, 0xA5] + Array(".pdf\"".utf8)
+        #expect(parseParameterized(raw, fallbackCharset: nil, maxSections: 8)["filename"] == "发票清单.pdf")
     }
 
     @Test func sectionCap() {
