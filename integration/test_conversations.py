@@ -146,3 +146,15 @@ def test_kill_sweep_over_new_messages_and_replies(db):
     assert killed >= 20, killed
     record('kill sweep with replies: 120 deliveries (60 new, 60 replies), %d killed by SIGKILL; after redelivery every ticket '
            'once and every reply once in its ticket' % killed)
+
+
+def test_explain_and_deliver_a_bounce(db):
+    desk(db)
+    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'Tests', 'MailMessageTests', 'Fixtures', 'conv-dsn-postfix.eml')
+    data = open(fixture, 'rb').read()
+    d = explain(db, data, sender='')
+    assert (d['action'], d['ticket'], d['automatic']) == ('bounce', 1, True)
+    assert any('delivery status notification' in r for r in d['reasons'])
+    assert deliver(db, data, '-f', '', recipient=HELPDESK).rc == 0
+    assert query(db, 'SELECT kind FROM ticket_events ORDER BY id') == [('created',), ('bounce',)]
+    assert query(db, 'SELECT count(*) FROM tickets') == [(1,)]
