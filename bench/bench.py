@@ -652,12 +652,89 @@ def follow_up(ctx):
           % (fu / new, cfu / cnew, "met" if fu / new <= 1.1 else "NOT met"))
 
 
+NOTIFY_MAILS = 300
+SMTP_SERVER = ROOT / "Tests" / "MailTransportTests" / "servers" / "smtp_server.py"
+
+
+def notify_throughput(ctx):
+    """Notifications per second over one SMTP connection to a local sink, against Python's
+    smtplib sending the same mails (as wt-notify wrote them) over one connection."""
+    wt, admin = ctx["wt"], ctx.get("admin")
+    notify = wt.parent / "wt-notify"
+    if not admin or not notify.exists():
+        die("the notify section needs wt-admin and wt-notify beside wt-deliver", 2)
+    if subprocess.run(["/usr/bin/python3", "-c", "import aiosmtpd"], capture_output=True).returncode != 0:
+        die("the notify section needs Debian's python3-aiosmtpd (apt-get install python3-aiosmtpd)", 2)
+    rounds = ctx["rounds"] or 5
+    where = OUT / "notify"
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
+    DELIVERY.mkdir(parents=True, exist_ok=True)
+
+    def sink(name):
+        d = where / name
+        d.mkdir()
+        p = subprocess.Popen(["/usr/bin/python3", str(SMTP_SERVER), "--dir", str(d), "--parent", str(os.getpid())],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if (d / "port").exists():
+                break
+            time.sleep(0.05)
+        return p, d, int((d / "port").read_text())
+
+    db = where / "notify.db"
+    subprocess.run([admin, "init", "--db", db], check=True, stdout=subprocess.DEVNULL)
+    server, sinkdir, port = sink("wt")
+    for k, v in (("smtp_server", "127.0.0.1"), ("smtp_port", str(port)), ("smtp_security", "none"),
+                 ("email_technician_on_create", "false"), ("max_mails_per_recipient_per_day", "0"),
+                 ("max_mails_per_ticket_per_hour", "0"), ("from_email", "helpdesk@example.com")):
+        subprocess.run([admin, "settings", "set", k, v, "--db", db], check=True, stdout=subprocess.DEVNULL)
+    for i in range(NOTIFY_MAILS):
+        data = ("From: user%d@customer.example.org\nTo: %s\nSubject: notify %d\nMessage-ID: <n-%d@x>\n\nbody %d\n"
+                % (i, RECIPIENT, i, i, i)).encode()
+        run_fed([wt, "--db", db, "-f", "user%d@customer.example.org" % i, "--", RECIPIENT], data)
+    subprocess.run([notify, "--once", "--db", db], check=True)  # expands the outbox; sends round 0, untimed
+    mails = sorted(sinkdir.glob("*.eml"))
+    if len(mails) != NOTIFY_MAILS:
+        die("notify: %d mails arrived, expected %d" % (len(mails), NOTIFY_MAILS))
+    prepared = [m.read_bytes() for m in mails]
+    py = ("import smtplib, sys, pickle\nmails = pickle.load(open(sys.argv[2], 'rb'))\n"
+          "s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))\n"
+          "for i, m in enumerate(mails):\n    s.sendmail('helpdesk@example.com', ['user%d@customer.example.org' % i], m)\ns.quit()\n")
+    import pickle
+    with open(where / "mails.pickle", "wb") as f:
+        pickle.dump(prepared, f)
+    pyserver, _, pyport = sink("python")
+    wt_times, py_times = [], []
+    for r in range(rounds):
+        sql_count(db, "SELECT 1")  # keeps the file warm
+        con = sqlite3.connect(db)
+        with con:
+            con.execute("UPDATE notifications SET state = 'queued', sent_at = NULL, attempts = 0")
+        con.close()
+        t0 = time.perf_counter()
+        subprocess.run([notify, "--once", "--db", db], check=True)
+        wt_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", py, str(pyport), str(where / "mails.pickle")], check=True)
+        py_times.append(time.perf_counter() - t0)
+    server.kill()
+    pyserver.kill()
+    w, p = statistics.median(wt_times), statistics.median(py_times)
+    print("%d notifications to an aiosmtpd sink on loopback, one connection, %d rounds alternating; median:" % (NOTIFY_MAILS, rounds))
+    print("%-34s %9s %11s" % ("", "seconds", "mails/s"))
+    print("%-34s %9.3f %11.0f" % ("wt-notify --once (reads, composes)", w, NOTIFY_MAILS / w))
+    print("%-34s %9.3f %11.0f" % ("python smtplib (prepared mails)", p, NOTIFY_MAILS / p))
+    print("Goal: wt-notify at or above smtplib: %.2fx: %s" % (p / w, "met" if w <= p else "NOT met"))
+
+
 SECTIONS = [
     ("parse throughput", parse_throughput),
     ("delivery time", delivery_time),
     ("rules", rule_scaling),
     ("late match", late_match),
     ("follow-up", follow_up),
+    ("notify", notify_throughput),
 ]
 
 
