@@ -26,6 +26,8 @@ let package = Package(
         // Hot loops in C: SHA-256 with the CPU's SHA instructions, table-driven base64.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // Pure: outgoing mail as bytes (headers safe from injection, MIME, encodings). No I/O.
+        .target(name: "MailCompose", swiftSettings: settings),
         // The ticket database; all SQL lives here.
         .target(name: "TicketStore", dependencies: ["CSQLite"], swiftSettings: settings),
         // Pure: rule model and the matcher.
@@ -55,6 +57,8 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], exclude: ["Fixtures"], swiftSettings: settings),
+        // Composed mail is read back with wt's own parser.
+        .testTarget(name: "MailComposeTests", dependencies: ["MailCompose", "MailMessage"], swiftSettings: settings),
         .testTarget(name: "RulesTests", dependencies: ["Rules"], swiftSettings: settings),
         .testTarget(name: "TicketStoreTests", dependencies: ["TicketStore"], swiftSettings: settings),
         // Message -> rules -> store, on a real SQLite file, as wt-deliver calls it.
