@@ -45,8 +45,8 @@ let package = Package(
             ],
             swiftSettings: settings
         ),
-        // Pure: notifications as RFC 5322 bytes (headers encoded, bodies within line limits).
-        .target(name: "MailCompose", dependencies: ["MailMessage"], swiftSettings: settings),
+        // Pure: outgoing mail as bytes (headers safe from injection, MIME, encodings). No I/O.
+        .target(name: "MailCompose", swiftSettings: settings),
         // Sending: sendmail through an argument vector, SMTP through libcurl.
         .target(name: "MailTransport", swiftSettings: settings),
         // Outbox -> recipients -> composed mail -> transport; claims that survive a notifier's death.
@@ -69,6 +69,8 @@ let package = Package(
             swiftSettings: settings
         ),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"], exclude: ["Fixtures"], swiftSettings: settings),
+        // Composed mail is read back with wt's own parser.
+        .testTarget(name: "MailComposeTests", dependencies: ["MailCompose", "MailMessage"], swiftSettings: settings),
         .testTarget(name: "RulesTests", dependencies: ["Rules"], swiftSettings: settings),
         .testTarget(name: "TicketStoreTests", dependencies: ["TicketStore"], swiftSettings: settings),
         // Message -> rules -> store, on a real SQLite file, as wt-deliver calls it.
