@@ -59,6 +59,14 @@ func exercise(_ m: Message) -> Fingerprint {
     for a in c.attachments {
         sink &+= a.filename.utf8.count &+ a.contentType.utf8.count &+ (a.contentID?.utf8.count ?? 0)
     }
+    // What decides a conversation: reports, authentication results, markers, quoted text.
+    if let r = m.deliveryStatusReport() {
+        for x in r.recipients { sink &+= x.address.utf8.count &+ (x.diagnostic?.utf8.count ?? 0) }
+        for id in r.originalMessageIDs + r.originalReferences { sink &+= id.utf8.count }
+    }
+    for ar in m.authenticationResults() { sink &+= ar.authservID.utf8.count &+ ar.results.count }
+    for reason in m.automaticMarkers() + m.spamMarkers() { sink &+= reason.utf8.count }
+    sink &+= quotedTextOffset(c.bodyText) ?? 0
     blackHole(sink)
     return Fingerprint(subject: subject, bodyText: c.bodyText, bodySource: c.bodySource.rawValue, bodyHTML: c.bodyHTML,
                        attachmentHashes: c.attachments.map(\.sha256), attachmentSizes: c.attachments.map(\.size))
