@@ -211,3 +211,20 @@ def test_kill_sweep_sends_every_notification(db, tmp_path, ca):
                'with the same Message-ID' % (kills, again))
     finally:
         server.stop()
+
+
+def test_two_notifiers_at_once_never_send_a_mail_twice(db, tmp_path, ca):
+    server = Server(tmp_path, tls='starttls', ca=ca)
+    try:
+        desk(db, server, 'starttls', ca=ca / 'ca.pem', auth=False, tmp=tmp_path)
+        for k, v in (('email_technician_on_create', 'false'), ('max_mails_per_recipient_per_day', '0'), ('max_mails_per_ticket_per_hour', '0')):
+            subprocess.run([ADMIN, 'settings', 'set', k, v, '--db', str(db)], check=True, capture_output=True)
+        for i in range(200):
+            assert deliver(db, new_mail(subject='pair %d' % i), recipient='helpdesk@helpdesk.example.com').rc == 0
+        ps = [subprocess.Popen([NOTIFY, '--once', '--db', str(db)], stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        for p in ps:
+            assert p.wait(timeout=300) == 0, p.stderr.read()
+        got = [m['Message-ID'] for _, m in server.messages()]
+        assert len(got) == 200 and len(set(got)) == 200
+    finally:
+        server.stop()
