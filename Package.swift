@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "wt-admin", targets: ["wt-admin"]),
         .library(name: "MailMessage", targets: ["MailMessage"]),
         .library(name: "Rules", targets: ["Rules"]),
+        .library(name: "MailTransport", targets: ["MailTransport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,6 +31,10 @@ let package = Package(
         .target(name: "TicketStore", dependencies: ["CSQLite"], swiftSettings: settings),
         // Pure: rule model and the matcher.
         .target(name: "Rules", swiftSettings: settings),
+        // The system libcurl, for SMTP; only MailTransport links it (wt-deliver must not).
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Sending mail: sendmail through posix_spawn, or SMTP through libcurl.
+        .target(name: "MailTransport", dependencies: ["CCurl"], swiftSettings: settings),
         // What the command lines share: JSON output, progress, stdout/stderr writing.
         .target(name: "CLIKit", swiftSettings: settings),
         // Message -> rules -> one store transaction.
@@ -61,6 +66,8 @@ let package = Package(
         .testTarget(name: "DeliveryTests", dependencies: [
             "Delivery", "TicketStore", "MailMessage", "Rules", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: settings),
+        // Real servers on loopback, started by the tests: aiosmtpd (servers/), a throwaway Postfix.
+        .testTarget(name: "MailTransportTests", dependencies: ["MailTransport"], exclude: ["servers"], swiftSettings: settings),
         // Runs the built executables, as the MTA and an administrator would.
         .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-admin"], exclude: ["Fixtures"], swiftSettings: settings),
     ]
