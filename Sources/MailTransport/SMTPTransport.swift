@@ -100,19 +100,12 @@ public final class SMTPTransport: MailTransport {
                        base64(Array(user.utf8) + [0] + Array(user.utf8) + [0] + Array(password.utf8))]
         }
         self.secrets = secrets
+        guard curlReady else { throw TransportError(.temporary, "libcurl could not be initialised") }
         state.mustAuthenticate = settings.user != nil
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
-        guard curlReady else {
-            errorBuffer.deallocate()
-            throw TransportError(.temporary, "libcurl could not be initialised")
-        }
-        do {
-            handle = try makeHandle()
-        } catch {
-            errorBuffer.deallocate()
-            throw error
-        }
+        // From here self is whole: should this throw, deinit frees the buffer.
+        handle = try makeHandle()
     }
 
     deinit {
