@@ -134,7 +134,15 @@ struct Certificates: Sendable {
     static func get() throws -> Certificates { try shared.get() }
 
     private static func make() -> Result<Certificates, CertificateError> {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wt-transport-certs-\(getpid())").path
+        let temporary = FileManager.default.temporaryDirectory
+        // Nothing removes them at exit: those of earlier runs go now.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary.path)) ?? []
+        where name.hasPrefix("wt-transport-certs-") {
+            if let pid = pid_t(name.dropFirst("wt-transport-certs-".count)), kill(pid, 0) != 0, errno == ESRCH {
+                try? FileManager.default.removeItem(at: temporary.appendingPathComponent(name))
+            }
+        }
+        let dir = temporary.appendingPathComponent("wt-transport-certs-\(getpid())").path
         try? FileManager.default.removeItem(atPath: dir)
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
