@@ -19,8 +19,16 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
+# wt-notify links the system libcurl, which does not link fully statically (OpenSSL, GSSAPI,
+# LDAP...): it is built apart, with the static Swift standard library only, and copied beside
+# the others. wt-deliver and wt-admin stay fully static and never load curl.
+NOTIFY_SCRATCH = .build-notify
+
 build: deps
-	$(SWIFT) build $(RELEASE_FLAGS)
+	$(SWIFT) build $(RELEASE_FLAGS) --product wt-deliver
+	$(SWIFT) build $(RELEASE_FLAGS) --product wt-admin
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(NOTIFY_SCRATCH) --product wt-notify
+	cp $(NOTIFY_SCRATCH)/release/wt-notify .build/release/wt-notify
 
 DEMO_DB = .build/demo/wt.db
 
@@ -89,7 +97,7 @@ fuzz: fuzz-build
 	  exit $$status
 
 clean:
-	rm -rf .build
+	rm -rf .build $(NOTIFY_SCRATCH)
 SUDO ?= $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: bench bench-deps

@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "wt-notify", targets: ["wt-notify"]),
         .library(name: "MailMessage", targets: ["MailMessage"]),
         .library(name: "Rules", targets: ["Rules"]),
+        .library(name: "MailTransport", targets: ["MailTransport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,6 +32,10 @@ let package = Package(
         .target(name: "TicketStore", dependencies: ["CSQLite"], swiftSettings: settings),
         // Pure: rule model and the matcher.
         .target(name: "Rules", swiftSettings: settings),
+        // The system libcurl, for SMTP; only MailTransport links it (wt-deliver must not).
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Sending mail: sendmail through posix_spawn, or SMTP through libcurl.
+        .target(name: "MailTransport", dependencies: ["CCurl"], swiftSettings: settings),
         // What the command lines share: JSON output, progress, stdout/stderr writing.
         .target(name: "CLIKit", dependencies: [.product(name: "Logging", package: "swift-log")], swiftSettings: settings),
         // Message -> rules -> one store transaction.
@@ -47,8 +52,6 @@ let package = Package(
         ),
         // Pure: outgoing mail as bytes (headers safe from injection, MIME, encodings). No I/O.
         .target(name: "MailCompose", swiftSettings: settings),
-        // Sending: sendmail through an argument vector, SMTP through libcurl.
-        .target(name: "MailTransport", swiftSettings: settings),
         // Outbox -> recipients -> composed mail -> transport; claims that survive a notifier's death.
         .target(name: "Notify", dependencies: [
             "TicketStore", "Delivery", "MailCompose", "MailTransport", .product(name: "Logging", package: "swift-log"),
@@ -80,6 +83,8 @@ let package = Package(
         .testTarget(name: "NotifyTests", dependencies: [
             "Notify", "Delivery", "TicketStore", "MailTransport", "MailCompose", "MailMessage", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: settings),
+        // Real servers on loopback, started by the tests: aiosmtpd (servers/), a throwaway Postfix.
+        .testTarget(name: "MailTransportTests", dependencies: ["MailTransport"], exclude: ["servers"], swiftSettings: settings),
         // Runs the built executables, as the MTA and an administrator would.
         .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-admin"], exclude: ["Fixtures"], swiftSettings: settings),
     ]

@@ -14,6 +14,9 @@ if [ "$mode" = test ]; then
   done
   # GNU time: peak memory of a delivery (the shell's time keyword has none).
   [ -x /usr/bin/time ] || need="$need time"
+  # MailTransportTests: an SMTP server under Debian's Python, a test CA made with openssl.
+  /usr/bin/python3 -c 'import aiosmtpd.smtp' >/dev/null 2>&1 || need="$need python3-aiosmtpd"
+  command -v openssl >/dev/null 2>&1 || need="$need openssl"
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 if [ -n "$need" ]; then
