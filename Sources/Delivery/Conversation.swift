@@ -27,7 +27,13 @@ public struct Decision: Sendable, Equatable {
 extension Deliverer {
     public static func conversation(_ message: Message, envelope: Envelope, config: Configuration,
                                     lookup: any ConversationLookup) throws -> Decision {
-        let key = try lookup.messageIDKey()
+        // The key is read only for a Message-ID in our form: most mail names none.
+        var cachedKey: [UInt8]? = nil
+        func tagged(_ id: String) throws -> (ticket: Int64, event: Int64)? {
+            guard id.hasPrefix("wt-") else { return nil }
+            if cachedKey == nil { cachedKey = try lookup.messageIDKey() }
+            return NotificationID.verify(id, key: cachedKey!)
+        }
         let who = requester(message, envelope: envelope)
         var d = Decision(action: .new)
 
@@ -41,7 +47,7 @@ extension Deliverer {
                 return d
             }
         }
-        if let id = message.messageID, let n = NotificationID.verify(id, key: key) {
+        if let id = message.messageID, let n = try tagged(id) {
             d.action = .loop
             d.reasons = ["its Message-ID is our notification about ticket \(n.ticket)"]
             return d
@@ -72,7 +78,7 @@ extension Deliverer {
             d.automatic = true
             var ours = false
             for id in (report.originalMessageIDs + report.originalReferences).prefix(50) {
-                if let n = NotificationID.verify(id, key: key), try lookup.ticketState(n.ticket) != nil {
+                if let n = try tagged(id), try lookup.ticketState(n.ticket) != nil {
                     d.action = .bounce
                     d.ticket = n.ticket
                     ours = true
@@ -107,7 +113,7 @@ extension Deliverer {
         var candidate: (ticket: TicketState, why: String)? = nil
         func consider(_ ids: [String], _ header: String) throws {
             for id in ids where candidate == nil {
-                if let n = NotificationID.verify(id, key: key), let t = try lookup.ticketState(n.ticket) {
+                if let n = try tagged(id), let t = try lookup.ticketState(n.ticket) {
                     candidate = (t, "\(header) names our notification about ticket \(t.number)")
                 } else if let n = try lookup.ticket(receivedMessageID: id), let t = try lookup.ticketState(n) {
                     candidate = (t, "\(header) names a message of ticket \(t.number)")

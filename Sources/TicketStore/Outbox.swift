@@ -87,7 +87,8 @@ public struct MailCounts: Sendable {
 extension SQLiteStore {
     /// Outbox entries not yet turned into mails, oldest first.
     public func unexpandedOutbox(limit: Int) throws -> [OutboxEntry] {
-        try connection.query("SELECT id, ticket_id, event_id, kind, created_at FROM outbox WHERE expanded_at IS NULL ORDER BY id LIMIT ?",
+        // Through outbox_pending: no index of its own, which every delivery would write.
+        try connection.query("SELECT id, ticket_id, event_id, kind, created_at FROM outbox WHERE state = 'pending' AND expanded_at IS NULL ORDER BY id LIMIT ?",
                              [.int(Int64(limit))]).map {
             OutboxEntry(id: $0[0].int ?? 0, ticket: $0[1].int ?? 0, event: $0[2].int ?? 0, kind: $0[3].text ?? "", createdAt: $0[4].int ?? 0)
         }

@@ -94,17 +94,19 @@ public final class SQLiteStore: TicketStore, ConversationLookup {
     public func configuration() throws -> Configuration {
         var settings: [String: String] = [:]
         for r in try connection.query("SELECT key, value FROM settings") { settings[r[0].text ?? ""] = r[1].text ?? "" }
-        var types = try connection.query("""
-            SELECT t.id, t.name, u.name, t.technician_id, t.notify_emails FROM ticket_types t LEFT JOIN users u ON u.id = t.technician_id ORDER BY t.id
+        // Few statements: each is prepared anew in every delivery's process.
+        let types = try connection.query("""
+            SELECT t.id, t.name, u.name, t.technician_id, t.notify_emails,
+                   (SELECT group_concat(a.address, ';') FROM type_addresses a WHERE a.type_id = t.id)
+            FROM ticket_types t LEFT JOIN users u ON u.id = t.technician_id ORDER BY t.id
             """).map {
             Configuration.TicketType(id: $0[0].int ?? 0, name: $0[1].text ?? "", technician: $0[2].text, technicianID: $0[3].int,
-                                     notifyEmails: $0[4].text ?? "")
+                                     notifyEmails: $0[4].text ?? "", addresses: splitList($0[5].text ?? ""))
         }
-        for r in try connection.query("SELECT address, type_id FROM type_addresses ORDER BY rowid") {
-            if let i = types.firstIndex(where: { $0.id == r[1].int }) { types[i].addresses.append(r[0].text ?? "") }
-        }
-        let version = try rulesVersion()
-        let databaseID = try connection.scalar("SELECT value FROM meta WHERE key = 'database_id'")?.int ?? 0
+        var meta: [String: Int64] = [:]
+        for r in try connection.query("SELECT key, value FROM meta WHERE key IN ('rules_version', 'database_id')") { meta[r[0].text ?? ""] = r[1].int }
+        let version = UInt64(meta["rules_version"] ?? 0)
+        let databaseID = meta["database_id"] ?? 0
         // The mapped copy reads only the pages matching walks through (an index of 10,000
         // rules is 4 MB); the row is read when there is no good copy.
         let cache = RulesIndexFile(path: path + "-rules", databaseID: databaseID, version: version)

@@ -220,7 +220,6 @@ enum Schema {
         CREATE INDEX notifications_due ON notifications(state, next_attempt_at);
         CREATE INDEX notifications_address_sent ON notifications(address, sent_at);
         CREATE INDEX notifications_ticket_sent ON notifications(ticket_id, sent_at);
-        CREATE INDEX outbox_unexpanded ON outbox(expanded_at);
         """),
     ]
 
