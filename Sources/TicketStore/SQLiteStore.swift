@@ -15,11 +15,16 @@ public final class SQLiteStore: TicketStore, ConversationLookup {
         public var readOnly = false
         /// Create the file and schema when missing.
         public var create = true
+        /// Sync every commit to disk (synchronous=FULL). The notifier's own records may go
+        /// without: a commit still survives the process being killed, and what a power cut
+        /// could take back is a mail marked sent, sent again with the same Message-ID.
+        public var syncEveryCommit = true
 
-        public init(busyTimeoutMilliseconds: Int32 = 30_000, readOnly: Bool = false, create: Bool = true) {
+        public init(busyTimeoutMilliseconds: Int32 = 30_000, readOnly: Bool = false, create: Bool = true, syncEveryCommit: Bool = true) {
             self.busyTimeoutMilliseconds = busyTimeoutMilliseconds
             self.readOnly = readOnly
             self.create = create
+            self.syncEveryCommit = syncEveryCommit
         }
     }
 
@@ -52,7 +57,7 @@ public final class SQLiteStore: TicketStore, ConversationLookup {
                 throw StoreError(code: SQLITE_CANTOPEN, message: "cannot switch to WAL (journal mode \(mode ?? "?"))", context: path)
             }
         }
-        try connection.execute("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON")
+        try connection.execute("PRAGMA synchronous=\(options.syncEveryCommit ? "FULL" : "NORMAL"); PRAGMA foreign_keys=ON")
         try migrate()
     }
 

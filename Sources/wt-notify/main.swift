@@ -97,7 +97,7 @@ do {
         writeErr("wt-notify: no database at \(options.path) (create it with: wt-admin init --db \(options.path))\n")
         exit(78)
     }
-    store = try SQLiteStore(path: options.path, options: .init(busyTimeoutMilliseconds: 30_000, create: false))
+    store = try SQLiteStore(path: options.path, options: .init(busyTimeoutMilliseconds: 30_000, create: false, syncEveryCommit: false))
 } catch {
     writeErr("wt-notify: cannot open \(options.path): \(error)\n")
     exit(78)
