@@ -194,14 +194,14 @@ def test_kill_sweep_sends_every_notification(db, tmp_path, ca):
         kills = 0
         for _ in range(300):
             p = subprocess.Popen([NOTIFY, '--once', '--db', str(db)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.005, 0.06))
+            time.sleep(rng.uniform(0.002, 0.02))
             p.send_signal(signal.SIGKILL)
             kills += p.wait() == -signal.SIGKILL
             # A killed notifier's lease runs out after five minutes: make it run out now.
             query(db, 'UPDATE notifications SET lease_until = 0 WHERE lease_until IS NOT NULL')
             if query(db, "SELECT count(*) FROM notifications WHERE state = 'queued'") == [(0,)]:
                 break
-        assert kills >= 30, 'the sweep killed too few notifiers (%d) to mean anything' % kills
+        assert kills >= 20, 'the sweep killed too few notifiers (%d) to mean anything' % kills
         r = notify(db, timeout=600)
         assert r.returncode == 0, r.stderr
         expected = {row[0] for row in query(db, 'SELECT message_id FROM notifications')}

@@ -76,7 +76,10 @@ final class Connection {
         sqlite3_busy_timeout(db, options.busyTimeoutMilliseconds)
     }
 
-    deinit { sqlite3_close_v2(db) }
+    deinit {
+        statements.removeAll()
+        sqlite3_close_v2(db)
+    }
 
     func error(_ rc: Int32, _ context: String) -> StoreError {
         StoreError(code: sqlite3_extended_errcode(db) != 0 ? sqlite3_extended_errcode(db) : rc,
@@ -93,12 +96,32 @@ final class Connection {
         }
     }
 
-    func prepare(_ sql: String) throws -> Statement { try Statement(self, sql) }
+    /// Statements prepared once per connection: a notifier pass runs the same few hundred
+    /// times, and parsing SQL showed in its profile.
+    private var statements: [String: Statement] = [:]
+
+    /// A prepared statement for `sql`, reset and with no values bound.
+    func prepare(_ sql: String) throws -> Statement {
+        if let s = statements[sql] {
+            sqlite3_reset(s.stmt)
+            sqlite3_clear_bindings(s.stmt)
+            return s
+        }
+        let s = try Statement(self, sql)
+        statements[sql] = s
+        return s
+    }
+
+    /// Ends every statement's run, so that none holds the transaction open.
+    func resetStatements() {
+        for s in statements.values { sqlite3_reset(s.stmt) }
+    }
 
     /// Runs `sql` with `values` and returns every row.
     @discardableResult
     func query(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
         let s = try prepare(sql)
+        defer { sqlite3_reset(s.stmt) }
         try s.bind(values)
         var rows: [[SQLValue]] = []
         while try s.step() { rows.append(s.row()) }
@@ -112,6 +135,7 @@ final class Connection {
     /// The first column of the first row as bytes in memory of their own (one copy), or nil.
     func blob(_ sql: String, _ values: [SQLValue] = []) throws -> StoredBytes? {
         let s = try prepare(sql)
+        defer { sqlite3_reset(s.stmt) }
         try s.bind(values)
         guard try s.step(), sqlite3_column_type(s.stmt, 0) == SQLITE_BLOB else { return nil }
         return StoredBytes(copying: sqlite3_column_blob(s.stmt, 0), count: Int(sqlite3_column_bytes(s.stmt, 0)))
@@ -162,9 +186,11 @@ final class Connection {
         try execute(immediate ? "BEGIN IMMEDIATE" : "BEGIN")
         do {
             let result = try body()
+            resetStatements()
             try execute("COMMIT")
             return result
         } catch {
+            resetStatements()
             if sqlite3_get_autocommit(db) == 0 { _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil) }
             throw error
         }
