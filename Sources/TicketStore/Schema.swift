@@ -218,8 +218,10 @@ enum Schema {
             UNIQUE (event_id, address)
         );
         CREATE INDEX notifications_due ON notifications(state, next_attempt_at);
-        CREATE INDEX notifications_address_sent ON notifications(address, sent_at);
-        CREATE INDEX notifications_ticket_sent ON notifications(ticket_id, sent_at);
+        -- For the limits, which count by when a mail was queued: neither changes when it is
+        -- sent, so recording a mail as sent writes no page of theirs.
+        CREATE INDEX notifications_address_created ON notifications(address, created_at);
+        CREATE INDEX notifications_ticket_created ON notifications(ticket_id, created_at);
         """),
     ]
 
