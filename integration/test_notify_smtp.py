@@ -168,6 +168,18 @@ def test_every_failure_keeps_the_mail_and_says_why(db, tmp_path, ca, case):
         row = query(db, 'SELECT state, last_error FROM notifications')[0]
         if case == 'refused':
             assert r.returncode == 0 and row[0] == 'failed' and '550' in row[1]
+            # wt-admin shows it and queues it again; bad ids are refused with the field named.
+            listed = [json.loads(l) for l in subprocess.run([ADMIN, 'outbox', 'list', '--state', 'failed', '--json', '--db', str(db)],
+                                                            capture_output=True, text=True).stdout.splitlines()]
+            assert [(n['to'], n['state']) for n in listed] == [('refuse550@customer.example.org', 'failed')]
+            nid = str(listed[0]['id'])
+            assert '550' in subprocess.run([ADMIN, 'outbox', 'show', nid, '--db', str(db)], capture_output=True, text=True).stdout
+            assert subprocess.run([ADMIN, 'outbox', 'retry', nid, '--db', str(db)], capture_output=True).returncode == 0
+            assert query(db, 'SELECT state FROM notifications') == [('queued',)]
+            again = subprocess.run([ADMIN, 'outbox', 'retry', nid, '--db', str(db)], capture_output=True, text=True)
+            assert again.returncode == 65 and 'only failed or held' in again.stderr
+            bad = subprocess.run([ADMIN, 'outbox', 'list', '--state', 'lost', '--db', str(db)], capture_output=True, text=True)
+            assert bad.returncode == 65 and 'state' in bad.stderr
         else:
             assert r.returncode == 75, (r.returncode, r.stderr)
             assert row[0] == 'queued', row

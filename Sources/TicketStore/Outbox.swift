@@ -204,20 +204,18 @@ extension SQLiteStore {
         try connection.prepare("UPDATE notifications SET claimed_by = NULL, lease_until = NULL WHERE id = ? AND state = 'queued'").run([.int(id)])
     }
 
+    private static let notificationColumns = """
+        SELECT id, ticket_id, event_id, kind, address, role, state, reason, message_id, attempts, next_attempt_at, last_error,
+               created_at, sent_at FROM notifications
+        """
+
     public func notifications(state: String? = nil, limit: Int = 100) throws -> [NotificationRow] {
-        try connection.query("""
-            SELECT id, ticket_id, event_id, kind, address, role, state, reason, message_id, attempts, next_attempt_at, last_error,
-                   created_at, sent_at
-            FROM notifications \(state == nil ? "" : "WHERE state = ?") ORDER BY id DESC LIMIT ?
-            """, (state.map { [SQLValue.text($0)] } ?? []) + [.int(Int64(limit))]).map(notificationRow)
+        try connection.query(Self.notificationColumns + " \(state == nil ? "" : "WHERE state = ?") ORDER BY id DESC LIMIT ?",
+                             (state.map { [SQLValue.text($0)] } ?? []) + [.int(Int64(limit))]).map(notificationRow)
     }
 
     public func notification(id: Int64) throws -> NotificationRow? {
-        try connection.query("""
-            SELECT id, ticket_id, event_id, kind, address, role, state, reason, message_id, attempts, next_attempt_at, last_error,
-                   created_at, sent_at
-            FROM notifications WHERE id = ?
-            """, [.int(id)]).first.map(notificationRow)
+        try connection.query(Self.notificationColumns + " WHERE id = ?", [.int(id)]).first.map(notificationRow)
     }
 
     private func notificationRow(_ r: [SQLValue]) -> NotificationRow {
