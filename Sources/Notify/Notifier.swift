@@ -122,7 +122,7 @@ public final class Notifier {
     static func retryDelay(attempts: Int) -> Int64 { min(60 << min(attempts, 20), 6 * 3600) }
     static let giveUpAfterAttempts = 20
 
-    private func send(_ job: NotificationJob, config: Configuration, _ report: inout NotifyReport) throws {
+    private func send(_ job: NotificationRow, config: Configuration, _ report: inout NotifyReport) throws {
         let now = clock()
         guard let ticket = try store.ticket(number: job.ticket) else {
             try store.markFailed(job.id, error: "ticket \(job.ticket) no longer exists", retryAt: nil, now: now)
@@ -181,7 +181,7 @@ public final class Notifier {
         logger.info("sent", metadata: meta(job, [:]))
     }
 
-    private func meta(_ job: NotificationJob, _ extra: Logger.Metadata) -> Logger.Metadata {
+    private func meta(_ job: NotificationRow, _ extra: Logger.Metadata) -> Logger.Metadata {
         var m: Logger.Metadata = ["notification": "\(job.id)", "ticket": "\(job.ticket)", "kind": "\(job.kind)", "to": "\(job.address)",
                                   "message-id": "<\(job.messageID)>"]
         m.merge(extra) { $1 }

@@ -48,19 +48,7 @@ public struct PlannedNotification: Sendable, Equatable {
     }
 }
 
-/// A mail claimed for sending.
-public struct NotificationJob: Sendable, Equatable {
-    public var id: Int64
-    public var ticket: Int64
-    public var event: Int64
-    public var kind: String
-    public var address: String
-    public var role: String
-    public var messageID: String
-    public var attempts: Int
-}
-
-/// A notification as `wt-admin outbox` shows it.
+/// One mail to one address: as claimed for sending, and as `wt-admin outbox` shows it.
 public struct NotificationRow: Sendable, Equatable {
     public var id: Int64
     public var ticket: Int64
@@ -158,19 +146,16 @@ extension SQLiteStore {
 
     /// Claims up to `limit` mails that are due and that no live lease holds; the claim
     /// lasts `lease` seconds, after which another notifier may take them.
-    public func claimNotifications(worker: String, now: Int64, lease: Int64, limit: Int) throws -> [NotificationJob] {
+    public func claimNotifications(worker: String, now: Int64, lease: Int64, limit: Int) throws -> [NotificationRow] {
         try connection.transaction {
-            let rows = try connection.query("""
-                SELECT id, ticket_id, event_id, kind, address, role, message_id, attempts FROM notifications
-                WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)
+            let rows = try connection.query(Self.notificationColumns + """
+                 WHERE state = 'queued' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)
                 ORDER BY id LIMIT ?
                 """, [.int(now), .int(now), .int(Int64(limit))])
             let claim = try connection.prepare("UPDATE notifications SET claimed_by = ?, lease_until = ? WHERE id = ?")
             return try rows.map {
                 try claim.run([.text(worker), .int(now + lease), $0[0]])
-                return NotificationJob(id: $0[0].int ?? 0, ticket: $0[1].int ?? 0, event: $0[2].int ?? 0, kind: $0[3].text ?? "",
-                                       address: $0[4].text ?? "", role: $0[5].text ?? "", messageID: $0[6].text ?? "",
-                                       attempts: Int($0[7].int ?? 0))
+                return notificationRow($0)
             }
         }
     }
