@@ -51,7 +51,8 @@ demo: build
 
 test: build
 	@scripts/install-deps.sh test
-	$(SWIFT) test --parallel
+	# One PostgreSQL server on loopback for the store's tests (WT_TEST_POSTGRES); see integration/pgserver.py.
+	python3 integration/pgserver.py -- $(SWIFT) test --parallel
 	@if [ -d $(SHARED)/corpus ]; then \
 	  python3 scripts/conformance-gate.py --bin .build/release/wt-deliver --shared $(SHARED); \
 	else echo "conformance: $(SHARED)/corpus not found, skipped"; fi

@@ -17,10 +17,18 @@ if [ "$mode" = test ]; then
   # MailTransportTests: an SMTP server under Debian's Python, a test CA made with openssl.
   /usr/bin/python3 -c 'import aiosmtpd.smtp' >/dev/null 2>&1 || need="$need python3-aiosmtpd"
   command -v openssl >/dev/null 2>&1 || need="$need openssl"
+  # The PostgreSQL store's tests: a server they start themselves (integration/pgserver.py).
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
+  [ -f /usr/include/postgresql/libpq-fe.h ] || need="$need libpq-dev"
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 if [ -n "$need" ]; then
   echo "installing:$need"
+  # The postgresql package would create and start a cluster on port 5432: the tests run their own.
+  case "$need " in *" postgresql "*)
+    $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/wt-tests.conf >/dev/null ;;
+  esac
   # Postfix asks questions on install: a local-only mail system named wt.test.
   echo "postfix postfix/main_mailer_type select Local only" | $SUDO debconf-set-selections 2>/dev/null || true
   echo "postfix postfix/mailname string wt.test" | $SUDO debconf-set-selections 2>/dev/null || true
