@@ -103,12 +103,15 @@ SUDO ?= $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: bench bench-deps
 
-# GMime 3 headers for bench/gmime-parse.c; installed only when missing.
+# GMime 3 headers for bench/gmime-parse.c, libpq and a PostgreSQL server for the postgres
+# section; installed only when missing.
 bench-deps:
 	@missing=""; \
 	pkg-config --exists gmime-3.0 2>/dev/null || missing="$$missing libgmime-3.0-dev pkg-config"; \
 	echo '#include <sqlite3.h>' | cc -E - >/dev/null 2>&1 || missing="$$missing libsqlite3-dev"; \
 	[ -x /usr/bin/time ] || missing="$$missing time"; \
+	[ -f /usr/include/postgresql/libpq-fe.h ] || missing="$$missing libpq-dev"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	[ -z "$$missing" ] || { $(SUDO) apt-get update && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; }
