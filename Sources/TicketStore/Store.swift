@@ -79,7 +79,7 @@ public final class StoredBytes {
     private let release: () -> Void
     public let bytes: UnsafeRawBufferPointer
 
-    init(copying p: UnsafeRawPointer?, count: Int) {
+    public init(copying p: UnsafeRawPointer?, count: Int) {
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 8)
         if let p, count > 0 { storage.copyMemory(from: UnsafeRawBufferPointer(start: p, count: count)) }
         bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(storage)[0..<count])

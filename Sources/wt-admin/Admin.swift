@@ -21,7 +21,7 @@ struct DatabaseOption: ParsableArguments {
     }
 
     /// Opens an existing database; a missing file is an error here (only init creates one).
-    func open() throws -> SQLiteStore {
+    func open() throws -> SQLStore {
         if access(path, F_OK) != 0 {
             throw AdminError("no database at \(path) (create it with: wt-admin init --db \(path))")
         }

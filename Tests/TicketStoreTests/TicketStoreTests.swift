@@ -128,7 +128,7 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
     @Test func requesterIsMatchedAcrossAddressListsAnyCase() throws {
         let t = try TempDB()
         let store = try SQLiteStore(path: t.path)
-        try store.connection.execute("""
+        try store.connection.executeScript("""
             INSERT INTO users (id, name, role, emails, created_at) VALUES (7, 'Jane Doe', 'end_user', 'jdoe@corp.example;jane@home.example', 0);
             INSERT INTO user_addresses (address, user_id) VALUES ('jdoe@corp.example', 7), ('jane@home.example', 7);
             """)
@@ -142,7 +142,7 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         let store = try SQLiteStore(path: t.path)
         _ = try deliver(store, key: "k1", plan(address: "new@example.org", name: nil))
         #expect(try store.ticket(number: 1)?.summary.requester == "new@example.org")
-        try store.connection.execute("UPDATE settings SET value = 'false' WHERE key = 'create_unknown_users'")
+        try store.connection.executeScript("UPDATE settings SET value = 'false' WHERE key = 'create_unknown_users'")
         _ = try deliver(store, key: "k2", plan(address: "other@example.org", name: "Other"))
         #expect(try store.ticket(number: 2)?.summary.requester == nil)
         #expect(try store.count(.users) == 1)
@@ -292,8 +292,8 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         let t = try TempDB()
         do {
             let c = try Connection(path: t.path, options: .init())
-            for m in Schema.migrations.prefix(4) { try c.execute(m.sql) }
-            try c.execute("""
+            for m in Schema.migrations.prefix(4) { try c.executeScript(m.sql) }
+            try c.executeScript("""
                 PRAGMA user_version = 4;
                 INSERT INTO users (name, role, emails, created_at) VALUES ('Jane Doe', 'technician', 'jdoe@corp.example', 1),
                     ('Jane Doe', 'end_user', 'evil@attacker.example', 2), ('jane doe', 'end_user', '', 3);
