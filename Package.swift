@@ -28,8 +28,13 @@ let package = Package(
         // Hot loops in C: SHA-256 with the CPU's SHA instructions, table-driven base64.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        // The ticket database; all SQL lives here.
+        // The ticket database; all SQL lives here, over a driver seam (SQLite's is here).
         .target(name: "TicketStore", dependencies: ["CSQLite"], swiftSettings: settings),
+        // The system libpq. Only PostgresStore links it, and only the dynamically linked
+        // executables use that: wt-deliver (fully static, SQLite) never loads it.
+        .systemLibrary(name: "CPostgres", providers: [.apt(["libpq-dev"])]),
+        // The same store logic on a shared PostgreSQL server: libpq driver and schema.
+        .target(name: "PostgresStore", dependencies: ["TicketStore", "CPostgres"], swiftSettings: settings),
         // Pure: rule model and the matcher.
         .target(name: "Rules", swiftSettings: settings),
         // The system libcurl, for SMTP; only MailTransport links it (wt-deliver must not).
@@ -75,13 +80,16 @@ let package = Package(
         // Composed mail is read back with wt's own parser.
         .testTarget(name: "MailComposeTests", dependencies: ["MailCompose", "MailMessage"], swiftSettings: settings),
         .testTarget(name: "RulesTests", dependencies: ["Rules"], swiftSettings: settings),
-        .testTarget(name: "TicketStoreTests", dependencies: ["TicketStore"], swiftSettings: settings),
+        // A PostgreSQL server for the tests: $WT_TEST_POSTGRES, else one started on loopback.
+        .target(name: "PostgresTestSupport", dependencies: ["PostgresStore", "TicketStore"], path: "Tests/PostgresTestSupport",
+                swiftSettings: settings),
+        .testTarget(name: "TicketStoreTests", dependencies: ["TicketStore", "PostgresStore", "PostgresTestSupport"], swiftSettings: settings),
         // Message -> rules -> store, on a real SQLite file, as wt-deliver calls it.
         .testTarget(name: "DeliveryTests", dependencies: [
-            "Delivery", "TicketStore", "MailMessage", "Rules", .product(name: "Logging", package: "swift-log"),
+            "Delivery", "TicketStore", "PostgresStore", "PostgresTestSupport", "MailMessage", "Rules", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: settings),
         .testTarget(name: "NotifyTests", dependencies: [
-            "Notify", "Delivery", "TicketStore", "MailTransport", "MailCompose", "MailMessage", .product(name: "Logging", package: "swift-log"),
+            "Notify", "Delivery", "TicketStore", "PostgresStore", "PostgresTestSupport", "MailTransport", "MailCompose", "MailMessage", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: settings),
         // Real servers on loopback, started by the tests: aiosmtpd (servers/), a throwaway Postfix.
         .testTarget(name: "MailTransportTests", dependencies: ["MailTransport"], exclude: ["servers"], swiftSettings: settings),

@@ -69,9 +69,9 @@ public protocol SQLDriver: AnyObject {
 }
 
 extension SQLDriver {
-    func query(_ sql: String) throws -> [[SQLValue]] { try query(sql, []) }
-    func scalar(_ sql: String, _ values: [SQLValue] = []) throws -> SQLValue? { try query(sql, values).first?.first }
+    public func query(_ sql: String) throws -> [[SQLValue]] { try query(sql, []) }
+    public func scalar(_ sql: String, _ values: [SQLValue] = []) throws -> SQLValue? { try query(sql, values).first?.first }
     @discardableResult
-    func execute(_ sql: String) throws -> Int { try execute(sql, []) }
-    func transaction<T>(_ body: () throws -> T) throws -> T { try transaction(.serializable, body) }
+    public func execute(_ sql: String) throws -> Int { try execute(sql, []) }
+    public func transaction<T>(_ body: () throws -> T) throws -> T { try transaction(.serializable, body) }
 }

@@ -17,6 +17,9 @@ open class SQLStore: TicketStore, ConversationLookup {
         self.readOnly = readOnly
     }
 
+    /// Settings every database starts with.
+    public static var defaultSettings: [(String, String)] { Schema.defaultSettings }
+
     // MARK: Reading the configuration
 
     public func configuration() throws -> Configuration {

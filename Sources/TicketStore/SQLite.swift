@@ -372,13 +372,13 @@ func monotonicMilliseconds() -> Int64 {
 }
 
 extension SQLValue {
-    var int: Int64? { if case .int(let v) = self { return v }; return nil }
-    var text: String? {
+    public var int: Int64? { if case .int(let v) = self { return v }; return nil }
+    public var text: String? {
         switch self {
         case .text(let s): return s
         case .int(let v): return String(v)
         default: return nil
         }
     }
-    var blob: [UInt8]? { if case .blob(let b) = self { return b }; if case .text(let s) = self { return Array(s.utf8) }; return nil }
+    public var blob: [UInt8]? { if case .blob(let b) = self { return b }; if case .text(let s) = self { return Array(s.utf8) }; return nil }
 }
