@@ -109,6 +109,9 @@ bench-deps:
 	echo '#include <sqlite3.h>' | cc -E - >/dev/null 2>&1 || missing="$$missing libsqlite3-dev"; \
 	[ -x /usr/bin/time ] || missing="$$missing time"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	[ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-core"; \
+	[ -x /usr/lib/dovecot/pop3 ] || missing="$$missing dovecot-pop3d"; \
+	command -v fetchmail >/dev/null 2>&1 || missing="$$missing fetchmail"; \
 	[ -z "$$missing" ] || { $(SUDO) apt-get update && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; }
 
