@@ -49,6 +49,7 @@ public struct Deliver {
     public var popCAFile: String?
     public var keep = false
     public var interval: Int?
+    public var popTimeout = 30
 
     public static let usage = """
         Usage: wt-deliver [--db PATH] [-f SENDER] [--deadline SECONDS] [--verbose] [--] [RECIPIENT]
@@ -88,6 +89,8 @@ public struct Deliver {
           --pop-password-file FILE
                                a file holding the password (not readable by others)
           --pop-ca-file FILE   trusted CA certificates (PEM) instead of the system's
+          --pop-timeout SECONDS
+                               give up on a server silent this long (default 30)
           --keep               leave mail on the server; what was taken is remembered by UIDL
           --interval SECONDS   fetch again every SECONDS until SIGTERM (default: one pass)
           --recipient ADDR     the mailbox's address, the recipient of what it holds
@@ -147,6 +150,12 @@ public struct Deliver {
             case "--pop-user": d.popUser = try take()
             case "--pop-password-file": d.popPasswordFile = try take()
             case "--pop-ca-file": d.popCAFile = try take()
+            case "--pop-timeout":
+                let v = try take()
+                guard let n = Int(v), n >= 1, n <= 600 else {
+                    throw UsageError(message: "--pop-timeout: \"\(v)\" is not a whole number of seconds between 1 and 600")
+                }
+                d.popTimeout = n
             case "--keep": d.keep = true
             case "--interval":
                 let v = try take()

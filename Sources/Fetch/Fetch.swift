@@ -138,7 +138,8 @@ public struct FetchCommand {
             throw ConfigError(message: "cannot read the POP3 password: \(error)")
         }
         let ca = command.popCAFile ?? setting("pop_ca_file")
-        var pop = POP3Settings(host: parsed.host, port: parsed.port, security: security, user: user, password: password, caFile: ca)
+        var pop = POP3Settings(host: parsed.host, port: parsed.port, security: security, user: user, password: password, caFile: ca,
+                               timeoutSeconds: command.popTimeout)
         pop.maxMessageBytes = 64 << 20
         let recipient = command.recipient ?? setting("pop_address") ?? (user.contains("@") ? user : nil)
         return Settings(pop: pop, recipient: recipient, mailbox: "\(user)@\(pop.endpointName)")
