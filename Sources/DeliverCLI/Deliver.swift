@@ -10,8 +10,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Delivery
-import Logging
+public import Delivery
+public import Logging
 import CLIKit
 import MailMessage
 public import TicketStore
@@ -260,13 +260,9 @@ public struct Deliver {
             let envelope = Envelope(sender: envelopeSender, recipient: envelopeRecipient, receivedAt: Int64(time(nil)))
             let report = try deliverer.deliver(raw, envelope: envelope)
             let ms = monotonicMilliseconds() - started
-            logger.info("delivered", metadata: [
-                "ticket": "\(report.outcome.ticketNumber.map(String.init) ?? "-")",
-                "action": "\(report.outcome.action.rawValue)",
-                "size": "\(report.size)",
-                "ms": "\(ms)",
-                "message-id": "\(report.messageID.map { "<\($0)>" } ?? "-")",
-            ])
+            var metadata = report.logMetadata
+            metadata["ms"] = "\(ms)"
+            logger.info("delivered", metadata: metadata)
             return Exit.ok
         } catch let e as StoreError where !e.isTransient {
             // Still 75: the MTA keeps the message while a person looks (a schema newer than
@@ -354,6 +350,37 @@ public struct Deliver {
         progress.done()
         return Exit.ok
     }
+}
+
+extension DeliveryReport {
+    /// What the "delivered" log line says of a delivery.
+    public var logMetadata: Logger.Metadata {
+        ["ticket": "\(outcome.ticketNumber.map(String.init) ?? "-")",
+         "action": "\(outcome.action.rawValue)",
+         "size": "\(size)",
+         "message-id": "\(messageID.map { "<\($0)>" } ?? "-")"]
+    }
+}
+
+/// The command line of either build: options are checked before anything is read (a bad
+/// service line bounces, 64, at once), then `run` is given the command.
+public func commandLineMain(_ run: (Deliver) -> Int32) -> Never {
+    let status: Int32
+    do {
+        if let command = try Deliver.parse(Array(CommandLine.arguments.dropFirst())) {
+            status = run(command)
+        } else {
+            writeOut(Array(Deliver.usage.utf8))
+            status = Exit.ok
+        }
+    } catch let e as Deliver.UsageError {
+        writeErr("wt-deliver: \(e.message)\n  See 'wt-deliver --help'.\n")
+        status = Exit.usage
+    } catch {
+        writeErr("wt-deliver: \(error)\n")
+        status = Exit.usage
+    }
+    exit(status)
 }
 
 /// What only wt-deliver-net can do; the static wt-deliver leaves these unset and execs it.

@@ -214,13 +214,9 @@ public struct FetchCommand {
                 let report = try deliverer.deliver(ByteBuffer(raw), envelope: envelope)
                 failuresInARow = 0
                 if report.outcome.action == .duplicate { r.duplicates += 1 } else { r.delivered += 1 }
-                logger.info("delivered", metadata: [
-                    "ticket": "\(report.outcome.ticketNumber.map(String.init) ?? "-")",
-                    "action": "\(report.outcome.action.rawValue)",
-                    "size": "\(report.size)",
-                    "uidl": "\(m.uidl)",
-                    "message-id": "\(report.messageID.map { "<\($0)>" } ?? "-")",
-                ])
+                var metadata = report.logMetadata
+                metadata["uidl"] = "\(m.uidl)"
+                logger.info("delivered", metadata: metadata)
             } catch {
                 failed("\(error)")
                 failuresInARow += 1

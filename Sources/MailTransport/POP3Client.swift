@@ -105,7 +105,7 @@ public final class POP3Client {
         let host = parsed.host.contains(":") ? "[\(parsed.host)]" : parsed.host
         baseURL = "\(settings.security == .implicitTLS ? "pop3s" : "pop3")://\(host):\(settings.port)/"
         endpoint = "\(host):\(settings.port)"
-        guard curlReadyForPOP else { throw TransportError(.temporary, "libcurl could not be initialised") }
+        guard curlReady else { throw TransportError(.temporary, "libcurl could not be initialised") }
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         state.secrets = settings.password.isEmpty ? [] : [settings.password]
@@ -242,35 +242,18 @@ public final class POP3Client {
     private func makeHandle() throws(TransportError) -> UnsafeMutableRawPointer {
         guard let h = curl_easy_init() else { throw TransportError(.temporary, "libcurl could not make a handle") }
         let context = Unmanaged.passUnretained(state).toOpaque()
-        let timeout = settings.timeoutSeconds
-        var failed: String? = nil
-        func require(_ rc: CURLcode, _ what: String) {
-            if rc != CURLE_OK && failed == nil { failed = "\(what): \(String(cString: curl_easy_strerror(rc)))" }
-        }
-        require(wt_curl_set_string(h, CURLOPT_PROTOCOLS_STR, "pop3,pop3s"), "protocols")
-        require(wt_curl_set_long(h, CURLOPT_NOSIGNAL, 1), "no signals")
-        require(wt_curl_set_long(h, CURLOPT_USE_SSL, Int(settings.security == .startTLS ? CURLUSESSL_ALL.rawValue : CURLUSESSL_NONE.rawValue)), "STARTTLS")
-        require(wt_curl_set_long(h, CURLOPT_SSL_VERIFYPEER, 1), "peer verification")
-        require(wt_curl_set_long(h, CURLOPT_SSL_VERIFYHOST, 2), "host name verification")
-        require(wt_curl_set_long(h, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2), "TLS version")
-        if let ca = settings.caFile { require(wt_curl_set_string(h, CURLOPT_CAINFO, ca), "CA file") }
-        require(wt_curl_set_string(h, CURLOPT_USERNAME, settings.user), "user")
-        require(wt_curl_set_string(h, CURLOPT_PASSWORD, settings.password), "password")
-        require(wt_curl_set_long(h, CURLOPT_CONNECTTIMEOUT, timeout), "connect timeout")
-        require(wt_curl_set_long(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, timeout), "response timeout")
-        require(wt_curl_set_long(h, CURLOPT_LOW_SPEED_LIMIT, 1), "low speed limit")
-        require(wt_curl_set_long(h, CURLOPT_LOW_SPEED_TIME, timeout), "low speed time")
-        require(wt_curl_set_pointer(h, CURLOPT_ERRORBUFFER, errorBuffer), "error buffer")
-        require(wt_curl_set_write_function(h, popWrite), "write function")
-        require(wt_curl_set_pointer(h, CURLOPT_WRITEDATA, context), "write data")
+        var check = CurlOptionCheck()
+        check.common(h, protocols: "pop3,pop3s", requireSTARTTLS: settings.security == .startTLS, caFile: settings.caFile,
+                     timeout: settings.timeoutSeconds, errorBuffer: errorBuffer)
+        check.require(wt_curl_set_string(h, CURLOPT_USERNAME, settings.user), "user")
+        check.require(wt_curl_set_string(h, CURLOPT_PASSWORD, settings.password), "password")
+        check.require(wt_curl_set_write_function(h, popWrite), "write function")
+        check.require(wt_curl_set_pointer(h, CURLOPT_WRITEDATA, context), "write data")
         // The debug stream is how replies are seen for error messages; nothing is printed.
-        require(wt_curl_set_debug_function(h, popWatch), "debug function")
-        require(wt_curl_set_pointer(h, CURLOPT_DEBUGDATA, context), "debug data")
-        require(wt_curl_set_long(h, CURLOPT_VERBOSE, 1), "verbose")
-        if let failed {
-            curl_easy_cleanup(h)
-            throw TransportError(.temporary, "libcurl refused an option (\(failed))")
-        }
+        check.require(wt_curl_set_debug_function(h, popWatch), "debug function")
+        check.require(wt_curl_set_pointer(h, CURLOPT_DEBUGDATA, context), "debug data")
+        check.require(wt_curl_set_long(h, CURLOPT_VERBOSE, 1), "verbose")
+        try check.finish(h)
         return h
     }
 
@@ -281,24 +264,15 @@ public final class POP3Client {
         // libcurl's own text never holds the password; what the server said might.
         let curlText = detail.isEmpty ? String(cString: curl_easy_strerror(rc)) : detail
         let said = state.lastError.map { ": the server said \"\(state.withoutSecrets($0))\"" } ?? ""
+        if let e = curlConnectionError(rc, endpoint: endpoint, host: settings.host, protocolName: "POP3", curlText: curlText,
+                                       timeout: settings.timeoutSeconds) {
+            return e
+        }
         switch rc {
         case CURLE_LOGIN_DENIED, CURLE_AUTH_ERROR:
             return TransportError(.temporary, "authentication failed at \(endpoint): check the POP3 user (\(printable(settings.user, cap: 100))) and password\(said)")
         case CURLE_USE_SSL_FAILED:
             return TransportError(.temporary, "\(endpoint) does not offer STARTTLS: nothing was read (starttls never falls back to plain text)")
-        case CURLE_PEER_FAILED_VERIFICATION:
-            return TransportError(.temporary, "the certificate of \(endpoint) did not verify: \(printable(curlText, cap: 300)) (check the host name and the CA file)")
-        case CURLE_SSL_CACERT_BADFILE:
-            return TransportError(.temporary, "cannot use the CA file: \(printable(curlText, cap: 300))")
-        case CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_ISSUER_ERROR,
-             CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS, CURLE_SSL_SHUTDOWN_FAILED:
-            return TransportError(.temporary, "TLS with \(endpoint) failed: \(printable(curlText, cap: 300))")
-        case CURLE_COULDNT_RESOLVE_HOST:
-            return TransportError(.temporary, "cannot resolve the POP3 host \(printable(settings.host, cap: 100))")
-        case CURLE_COULDNT_CONNECT:
-            return TransportError(.temporary, "cannot connect to \(endpoint): \(printable(curlText, cap: 200))")
-        case CURLE_OPERATION_TIMEDOUT:
-            return TransportError(.temporary, "\(endpoint) did not answer within \(settings.timeoutSeconds) seconds (\(command))")
         case CURLE_WRITE_ERROR where state.tooLarge:
             return TransportError(.permanent, "the message is larger than \(settings.maxMessageBytes) bytes")
         default:
@@ -306,9 +280,6 @@ public final class POP3Client {
         }
     }
 }
-
-/// curl_global_init once per process, before the first handle (it is not thread-safe).
-private let curlReadyForPOP: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 
 private final class POP3TransferState {
     var body: [UInt8] = []

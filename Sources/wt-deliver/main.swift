@@ -26,17 +26,4 @@ func execNetworkBuild() -> Int32 {
     return Exit.tempFail
 }
 
-// Options are checked before anything is read: a bad service line bounces (64) at once.
-let status: Int32
-do {
-    if let command = try Deliver.parse(Array(CommandLine.arguments.dropFirst())) {
-        status = command.needsNetworkBuild ? execNetworkBuild() : command.runMapped()
-    } else {
-        writeOut(Array(Deliver.usage.utf8))
-        status = Exit.ok
-    }
-} catch let e as Deliver.UsageError {
-    writeErr("wt-deliver: \(e.message)\n  See 'wt-deliver --help'.\n")
-    status = Exit.usage
-}
-exit(status)
+commandLineMain { command in command.needsNetworkBuild ? execNetworkBuild() : command.runMapped() }
