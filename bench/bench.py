@@ -787,7 +787,7 @@ def pop_throughput(ctx):
             with os.fdopen(fd, "w") as f:
                 f.write('poll 127.0.0.1 service %d protocol pop3 auth password\n'
                         '  user "%s" password "%s"\n'
-                        '  ssl sslcertck sslcertfile "%s"\n'
+                        '  ssl sslcertck sslcertfile "%s" sslcommonname "localhost"\n'
                         '  no keep fetchall\n'
                         '  mda "%s --db %s -- %s"\n'
                         % (server.pop3s_port, popserver.USER, popserver.PASSWORD, pki.ca, wt, db, popserver.ADDRESS))
