@@ -449,6 +449,37 @@ def test_interval_polls_and_stops_on_sigterm(dovecot, tmp_path):
     assert integrity(db) == 'ok'
 
 
+def test_sigterm_mid_pass_finishes_the_message_and_quits(dovecot, tmp_path):
+    """SIGTERM while a long pass is under way: what was delivered is deleted (the session
+    ended with QUIT), what was not stays, nothing is both, and the exit status is 0."""
+    mids = dovecot.seed(400, 'sigterm')
+    db = new_db(tmp_path)
+    args = pop_args(db, dovecot.pop3s_port, 'tls', password_file(tmp_path), dovecot.pki.ca, extra=['--interval', '60'])
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: query(db, 'SELECT count(*) FROM tickets')[0][0] >= 20, 60, 'the first tickets')
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, (proc.returncode, out, err)
+    delivered = message_ids(db)
+    assert len(delivered) < 400, 'the pass ended before SIGTERM; seed more messages'
+    # What is left on the server is exactly what has no ticket.
+    left = set()
+    for name in os.listdir(os.path.join(dovecot.maildir, 'cur')) + os.listdir(os.path.join(dovecot.maildir, 'new')):
+        for sub in ('cur', 'new'):
+            path = os.path.join(dovecot.maildir, sub, name)
+            if os.path.exists(path):
+                with open(path, 'rb') as f:
+                    left.add(re.search(rb'^Message-ID: <([^>]+)>', f.read(), re.M).group(1).decode())
+    assert not left & set(delivered), 'delivered, yet still on the server: %r' % sorted(left & set(delivered))[:5]
+    assert left | set(delivered) == set(mids)
+    assert len(delivered) == len(set(delivered))
+
+
 # ---- (f) the crash test ---------------------------------------------------
 
 CRASH_MESSAGES = 500
