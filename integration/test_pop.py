@@ -134,6 +134,35 @@ def test_pass_fetches_every_message_and_empties_the_mailbox(pop_servers, tmp_pat
     assert integrity(db) == 'ok'
 
 
+def test_progress_only_at_a_terminal(dovecot, tmp_path):
+    """With a terminal on stderr a pass shows its progress; without one (test above) it is quiet."""
+    import pty
+    dovecot.seed(5, 'progress')
+    db = new_db(tmp_path)
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.run(pop_args(db, dovecot.pop3s_port, 'tls', password_file(tmp_path), dovecot.pki.ca),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, timeout=60)
+        os.close(slave)
+        slave = None
+        shown = b''
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's other side is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if slave is not None:
+            os.close(slave)
+        os.close(master)
+    assert p.returncode == 0, (p, shown)
+    assert re.search(rb'\d+ of 5', shown), 'no progress at a terminal: %r' % shown
+    assert PASSWORD.encode() not in shown
+
+
 def test_settings_supply_every_default(dovecot, tmp_path):
     """pop_host, pop_user, pop_password, pop_security, pop_ca_file and pop_address from the
     database: `wt-deliver --pop --db DB` and nothing else."""
