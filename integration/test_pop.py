@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ADMIN, DELIVER, admin, integrity, query
+from conftest import DELIVER, admin, integrity, query
 import popserver
 from popserver import ADDRESS, PASSWORD, USER
 
