@@ -552,9 +552,9 @@ def test_crash_sigkill_and_cut_sessions_lose_nothing_and_duplicate_nothing(dovec
                 cuts['plan'] = ('cut', rng.randint(1, 12000))
                 kill_at = None
                 outcomes['cut'] += 1
-            elif roll < 0.85:
+            elif roll < 0.9:
                 cuts['plan'] = ('pass',)
-                kill_at = rng.uniform(0, 1.3 * typical)
+                kill_at = rng.uniform(0, typical)
             else:
                 cuts['plan'] = ('pass',)
                 kill_at = None
