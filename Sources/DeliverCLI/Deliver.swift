@@ -50,6 +50,7 @@ public struct Deliver {
     public var keep = false
     public var interval: Int?
     public var popTimeout = 30
+    var deadlineGiven = false
 
     public static let usage = """
         Usage: wt-deliver [--db PATH] [-f SENDER] [--deadline SECONDS] [--verbose] [--] [RECIPIENT]
@@ -69,7 +70,8 @@ public struct Deliver {
           -f, --sender ADDR    envelope sender (Postfix ${sender}); empty for bounces (default: $SENDER)
           --recipient ADDR     envelope recipient (default: the argument after --, else
                                $ORIGINAL_RECIPIENT, else $RECIPIENT)
-          --deadline SECONDS   give up with status 75 after this long (default 120, 1-3600)
+          --deadline SECONDS   give up with status 75 after this long (default 120, 1-3600;
+                               not with --pop)
           --verbose            also write the log line to standard error
           --explain            print what the message is read as, and what delivery would do;
                                change nothing
@@ -135,6 +137,7 @@ public struct Deliver {
                 let v = try take()
                 guard let n = Int(v) else { throw UsageError(message: "--deadline: \"\(v)\" is not a whole number of seconds") }
                 d.deadline = n
+                d.deadlineGiven = true
             case "--mbox": d.mbox = try take()
             case "--verbose": d.verbose = true
             case "--explain": d.explain = true
@@ -182,6 +185,8 @@ public struct Deliver {
                                 (d.keep, "--keep"), (d.interval != nil, "--interval")] where set {
                 throw UsageError(message: "\(name) needs --pop")
             }
+        } else if d.deadlineGiven {
+            throw UsageError(message: "--deadline is for one message on standard input; with --pop, --pop-timeout bounds each wait for the server")
         } else if !d.recipients.isEmpty && d.recipient == nil {
             throw UsageError(message: "--pop takes no recipient argument: use --recipient for the mailbox's address")
         }

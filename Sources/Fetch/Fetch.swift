@@ -59,7 +59,8 @@ public struct FetchCommand {
 
         let store: any TicketStore
         do {
-            store = try command.openStore(busyTimeoutMilliseconds: 30_000)
+            // A lock held longer than this is not a moment's contention: the pass stops and the next one tries again.
+            store = try command.openStore(busyTimeoutMilliseconds: 10_000)
         } catch {
             return fail(logger, "cannot open the database \(redactedDatabase(command.databasePath)): \(error)", status: Exit.tempFail)
         }
@@ -217,6 +218,12 @@ public struct FetchCommand {
                 var metadata = report.logMetadata
                 metadata["uidl"] = "\(m.uidl)"
                 logger.info("delivered", metadata: metadata)
+            } catch let e as StoreError where e.isTransient {
+                // The database, not this message: locked past its wait, full, unreadable. Every
+                // other message would wait the same, and recording a failure would too.
+                r.error = "the database is unavailable (\(e)); the rest is left for the next pass"
+                r.left += list.count - i
+                break
             } catch {
                 failed("\(error)")
                 failuresInARow += 1

@@ -21,6 +21,7 @@ import TicketStore
         (["--pop", "--pop-security", "ssl"], "--pop-security must be tls, starttls or none"),
         (["--pop", "--explain"], "--pop and --explain do not go together"),
         (["--pop", "--", "help@example.com"], "--recipient"),
+        (["--pop", "--deadline", "30"], "--deadline is for one message on standard input"),
     ])
     func badPopOptionsAreUsageErrors(args: [String], message: String) {
         #expect {
