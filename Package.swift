@@ -12,6 +12,7 @@ let package = Package(
     name: "wt",
     products: [
         .executable(name: "wt-deliver", targets: ["wt-deliver"]),
+        .executable(name: "wt-deliver-net", targets: ["wt-deliver-net"]),
         .executable(name: "wt-admin", targets: ["wt-admin"]),
         .executable(name: "wt-notify", targets: ["wt-notify"]),
         .library(name: "MailMessage", targets: ["MailMessage"]),
@@ -47,14 +48,18 @@ let package = Package(
         .target(name: "Delivery", dependencies: [
             "MailMessage", "Rules", "TicketStore", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: settings),
-        .executableTarget(
-            name: "wt-deliver",
-            dependencies: [
-                "MailMessage", "CKernels", "Delivery", "TicketStore", "CLIKit",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: settings
-        ),
+        // The wt-deliver command, shared by its two builds.
+        .target(name: "DeliverCLI", dependencies: [
+            "MailMessage", "CKernels", "Delivery", "TicketStore", "CLIKit", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: settings),
+        // Fully static, SQLite only: the per-message path. Execs wt-deliver-net for the rest.
+        .executableTarget(name: "wt-deliver", dependencies: ["DeliverCLI", "CLIKit"], swiftSettings: settings),
+        // POP3 fetch mode: mailbox -> the same delivery -> DELE after the commit.
+        .target(name: "Fetch", dependencies: [
+            "DeliverCLI", "Delivery", "TicketStore", "MailTransport", "MailMessage", "CLIKit", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: settings),
+        // wt-deliver with libcurl (and libpq): --pop, and databases named by URL.
+        .executableTarget(name: "wt-deliver-net", dependencies: ["DeliverCLI", "Fetch", "CLIKit"], swiftSettings: settings),
         // Pure: outgoing mail as bytes (headers safe from injection, MIME, encodings). No I/O.
         .target(name: "MailCompose", swiftSettings: settings),
         // Outbox -> recipients -> composed mail -> transport; claims that survive a notifier's death.
@@ -93,7 +98,9 @@ let package = Package(
         ], swiftSettings: settings),
         // Real servers on loopback, started by the tests: aiosmtpd (servers/), a throwaway Postfix.
         .testTarget(name: "MailTransportTests", dependencies: ["MailTransport"], exclude: ["servers"], swiftSettings: settings),
+        // POP3 fetch mode's pieces; the mode itself is tested against a real Dovecot in integration/.
+        .testTarget(name: "FetchTests", dependencies: ["Fetch", "DeliverCLI", "MailTransport", "TicketStore"], swiftSettings: settings),
         // Runs the built executables, as the MTA and an administrator would.
-        .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-admin"], exclude: ["Fixtures"], swiftSettings: settings),
+        .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-deliver-net", "wt-admin"], exclude: ["Fixtures"], swiftSettings: settings),
     ]
 )

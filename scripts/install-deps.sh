@@ -17,6 +17,10 @@ if [ "$mode" = test ]; then
   # MailTransportTests: an SMTP server under Debian's Python, a test CA made with openssl.
   /usr/bin/python3 -c 'import aiosmtpd.smtp' >/dev/null 2>&1 || need="$need python3-aiosmtpd"
   command -v openssl >/dev/null 2>&1 || need="$need openssl"
+  # POP fetch tests: a Dovecot POP3 server of their own on loopback; fetchmail for the bench.
+  [ -x /usr/sbin/dovecot ] || need="$need dovecot-core"
+  [ -x /usr/lib/dovecot/pop3 ] || need="$need dovecot-pop3d"
+  command -v fetchmail >/dev/null 2>&1 || need="$need fetchmail"
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 if [ -n "$need" ]; then
