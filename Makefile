@@ -19,16 +19,18 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
-# wt-notify links the system libcurl, which does not link fully statically (OpenSSL, GSSAPI,
-# LDAP...): it is built apart, with the static Swift standard library only, and copied beside
-# the others. wt-deliver and wt-admin stay fully static and never load curl.
+# wt-notify and wt-deliver-net (POP3 fetch mode) link the system libcurl, which does not link
+# fully statically (OpenSSL, GSSAPI, LDAP...): they are built apart, with the static Swift
+# standard library only, and copied beside the others. wt-deliver and wt-admin stay fully
+# static and never load curl; wt-deliver execs wt-deliver-net for --pop.
 NOTIFY_SCRATCH = .build-notify
 
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --product wt-deliver
 	$(SWIFT) build $(RELEASE_FLAGS) --product wt-admin
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(NOTIFY_SCRATCH) --product wt-notify
-	cp $(NOTIFY_SCRATCH)/release/wt-notify .build/release/wt-notify
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(NOTIFY_SCRATCH) --product wt-deliver-net
+	cp $(NOTIFY_SCRATCH)/release/wt-notify $(NOTIFY_SCRATCH)/release/wt-deliver-net .build/release/
 
 DEMO_DB = .build/demo/wt.db
 
@@ -113,6 +115,9 @@ bench-deps:
 	[ -f /usr/include/postgresql/libpq-fe.h ] || missing="$$missing libpq-dev"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	[ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-core"; \
+	[ -x /usr/lib/dovecot/pop3 ] || missing="$$missing dovecot-pop3d"; \
+	command -v fetchmail >/dev/null 2>&1 || missing="$$missing fetchmail"; \
 	[ -z "$$missing" ] || { $(SUDO) apt-get update && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; }
 

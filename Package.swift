@@ -12,6 +12,7 @@ let package = Package(
     name: "wt",
     products: [
         .executable(name: "wt-deliver", targets: ["wt-deliver"]),
+        .executable(name: "wt-deliver-net", targets: ["wt-deliver-net"]),
         .executable(name: "wt-admin", targets: ["wt-admin"]),
         .executable(name: "wt-notify", targets: ["wt-notify"]),
         .library(name: "MailMessage", targets: ["MailMessage"]),
@@ -28,8 +29,13 @@ let package = Package(
         // Hot loops in C: SHA-256 with the CPU's SHA instructions, table-driven base64.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        // The ticket database; all SQL lives here.
+        // The ticket database; all SQL lives here, over a driver seam (SQLite's is here).
         .target(name: "TicketStore", dependencies: ["CSQLite"], swiftSettings: settings),
+        // The system libpq. Only PostgresStore links it, and only the dynamically linked
+        // executables use that: wt-deliver (fully static, SQLite) never loads it.
+        .systemLibrary(name: "CPostgres", providers: [.apt(["libpq-dev"])]),
+        // The same store logic on a shared PostgreSQL server: libpq driver and schema.
+        .target(name: "PostgresStore", dependencies: ["TicketStore", "CPostgres"], swiftSettings: settings),
         // Pure: rule model and the matcher.
         .target(name: "Rules", swiftSettings: settings),
         // The system libcurl, for SMTP; only MailTransport links it (wt-deliver must not).
@@ -42,14 +48,18 @@ let package = Package(
         .target(name: "Delivery", dependencies: [
             "MailMessage", "Rules", "TicketStore", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: settings),
-        .executableTarget(
-            name: "wt-deliver",
-            dependencies: [
-                "MailMessage", "CKernels", "Delivery", "TicketStore", "CLIKit",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: settings
-        ),
+        // The wt-deliver command, shared by its two builds.
+        .target(name: "DeliverCLI", dependencies: [
+            "MailMessage", "CKernels", "Delivery", "TicketStore", "CLIKit", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: settings),
+        // Fully static, SQLite only: the per-message path. Execs wt-deliver-net for the rest.
+        .executableTarget(name: "wt-deliver", dependencies: ["DeliverCLI", "CLIKit"], swiftSettings: settings),
+        // POP3 fetch mode: mailbox -> the same delivery -> DELE after the commit.
+        .target(name: "Fetch", dependencies: [
+            "DeliverCLI", "Delivery", "TicketStore", "MailTransport", "MailMessage", "CLIKit", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: settings),
+        // wt-deliver with libcurl (and libpq): --pop, and databases named by URL.
+        .executableTarget(name: "wt-deliver-net", dependencies: ["DeliverCLI", "Fetch", "CLIKit"], swiftSettings: settings),
         // Pure: outgoing mail as bytes (headers safe from injection, MIME, encodings). No I/O.
         .target(name: "MailCompose", swiftSettings: settings),
         // Outbox -> recipients -> composed mail -> transport; claims that survive a notifier's death.
@@ -75,17 +85,22 @@ let package = Package(
         // Composed mail is read back with wt's own parser.
         .testTarget(name: "MailComposeTests", dependencies: ["MailCompose", "MailMessage"], swiftSettings: settings),
         .testTarget(name: "RulesTests", dependencies: ["Rules"], swiftSettings: settings),
-        .testTarget(name: "TicketStoreTests", dependencies: ["TicketStore"], swiftSettings: settings),
+        // A PostgreSQL server for the tests: $WT_TEST_POSTGRES, else one started on loopback.
+        .target(name: "PostgresTestSupport", dependencies: ["PostgresStore", "TicketStore"], path: "Tests/PostgresTestSupport",
+                swiftSettings: settings),
+        .testTarget(name: "TicketStoreTests", dependencies: ["TicketStore", "PostgresStore", "PostgresTestSupport"], swiftSettings: settings),
         // Message -> rules -> store, on a real SQLite file, as wt-deliver calls it.
         .testTarget(name: "DeliveryTests", dependencies: [
-            "Delivery", "TicketStore", "MailMessage", "Rules", .product(name: "Logging", package: "swift-log"),
+            "Delivery", "TicketStore", "PostgresStore", "PostgresTestSupport", "MailMessage", "Rules", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: settings),
         .testTarget(name: "NotifyTests", dependencies: [
-            "Notify", "Delivery", "TicketStore", "MailTransport", "MailCompose", "MailMessage", .product(name: "Logging", package: "swift-log"),
+            "Notify", "Delivery", "TicketStore", "PostgresStore", "PostgresTestSupport", "MailTransport", "MailCompose", "MailMessage", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: settings),
         // Real servers on loopback, started by the tests: aiosmtpd (servers/), a throwaway Postfix.
         .testTarget(name: "MailTransportTests", dependencies: ["MailTransport"], exclude: ["servers"], swiftSettings: settings),
+        // POP3 fetch mode's pieces; the mode itself is tested against a real Dovecot in integration/.
+        .testTarget(name: "FetchTests", dependencies: ["Fetch", "DeliverCLI", "MailTransport", "TicketStore"], swiftSettings: settings),
         // Runs the built executables, as the MTA and an administrator would.
-        .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-admin"], exclude: ["Fixtures"], swiftSettings: settings),
+        .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-deliver-net", "wt-admin"], exclude: ["Fixtures"], swiftSettings: settings),
     ]
 )

@@ -728,6 +728,108 @@ def notify_throughput(ctx):
     print("Goal: wt-notify at or above smtplib: %.2fx: %s" % (p / w, "met" if w <= p else "NOT met"))
 
 
+# ---- POP fetch ------------------------------------------------------------
+#
+# One pass over a mailbox of POP_MESSAGES messages on a real Dovecot on loopback (implicit TLS,
+# the test CA of integration/popserver.py): `wt-deliver --pop`, one process for the pass,
+# against fetchmail handing each message to `wt-deliver` through its MDA option. Both delete
+# what they took, both verify the server's certificate, and each run starts from a freshly
+# seeded Maildir (the same bytes for both) and a new database.
+
+POP_MESSAGES = 1000
+
+
+def pop_throughput(ctx):
+    wt, admin = ctx["wt"], ctx.get("admin")
+    if not admin:
+        die("the pop section needs wt-admin beside wt-deliver", 2)
+    for tool, package in (("/usr/sbin/dovecot", "dovecot-core"), ("/usr/lib/dovecot/pop3", "dovecot-pop3d")):
+        if not os.path.exists(tool):
+            die("the pop section needs %s (apt-get install %s, or `make bench-deps`)" % (tool, package), 2)
+    if not shutil.which("fetchmail"):
+        die("the pop section needs fetchmail (apt-get install fetchmail, or `make bench-deps`)", 2)
+    sys.path.insert(0, str(ROOT / "integration"))
+    import popserver
+    rounds = ctx["rounds"] or 3
+    where = OUT / "pop"
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
+    pki = popserver.PKI(where / "pki")
+    server = popserver.Dovecot(pki)
+    try:
+        mailbox = [popserver.make_message(i, "bench")[0] for i in range(POP_MESSAGES)]
+        size = sum(len(m) for m in mailbox)
+        pwfile = where / "password"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(popserver.PASSWORD)
+        home = where / "fetchmail-home"  # fetchmail's own files (.fetchids, its lock) go here
+        home.mkdir()
+
+        def fresh(name, count):
+            server.clear()
+            for m in mailbox[:count]:
+                server.add(m)
+            db = where / ("%s.db" % name)
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(db) + suffix).unlink(missing_ok=True)
+            subprocess.run([admin, "init", "--db", db], check=True, stdout=subprocess.DEVNULL)
+            return db
+
+        def wt_cmd(db):
+            return [wt, "--pop", "--db", db, "--pop-host", "127.0.0.1:%d" % server.pop3s_port,
+                    "--pop-security", "tls", "--pop-user", popserver.USER, "--pop-password-file", pwfile,
+                    "--pop-ca-file", pki.ca, "--recipient", popserver.ADDRESS]
+
+        def fetchmail_cmd(db):
+            rc = where / "fetchmailrc"
+            fd = os.open(rc, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write('poll 127.0.0.1 service %d protocol pop3 auth password\n'
+                        '  user "%s" password "%s"\n'
+                        '  ssl sslcertck sslcertfile "%s" sslcommonname "localhost"\n'
+                        '  no keep fetchall\n'
+                        '  mda "%s --db %s -- %s"\n'
+                        % (server.pop3s_port, popserver.USER, popserver.PASSWORD, pki.ca, wt, db, popserver.ADDRESS))
+            return ["fetchmail", "-f", rc, "--nosyslog", "--silent", "--nodetach",
+                    "--pidfile", where / "fetchmail.pid"]
+
+        env = dict(CHILD_ENV, HOME=str(home))
+
+        def one(name, make_cmd, count, ok_codes):
+            db = fresh(name, count)
+            cmd = make_cmd(db)
+            t0 = time.perf_counter()
+            p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+            elapsed = time.perf_counter() - t0
+            if p.returncode not in ok_codes:
+                die("%s failed (exit %d): %s\n%s" % (name, p.returncode, shlex.join(map(str, cmd)), p.stderr.strip()))
+            tickets = sql_count(db, "SELECT count(*) FROM tickets")
+            if tickets != count or server.count() != 0:
+                die("%s: %d tickets from %d messages, %d left on the server" % (name, tickets, count, server.count()))
+            return elapsed
+
+        print("%d messages (%.1f MB) in a fresh Dovecot Maildir per run, pop3s on loopback, peer verified;"
+              % (POP_MESSAGES, size / 1e6))
+        show(wt_cmd(where / "wt.db"))
+        show(fetchmail_cmd(where / "fetchmail.db"))
+        one("wt", wt_cmd, 50, (0,))  # warm-up, untimed
+        one("fetchmail", fetchmail_cmd, 50, (0,))
+        wt_t, fm_t = [], []
+        for _ in range(rounds):  # alternate so drift in machine load hits both equally
+            wt_t.append(one("wt", wt_cmd, POP_MESSAGES, (0,)))
+            fm_t.append(one("fetchmail", fetchmail_cmd, POP_MESSAGES, (0,)))
+    finally:
+        server.cleanup()
+    w, f = statistics.median(wt_t), statistics.median(fm_t)
+    print("%d rounds alternating; median:" % rounds)
+    print("%-40s %9s %12s" % ("", "seconds", "messages/s"))
+    print("%-40s %9.2f %12.0f" % ("wt-deliver --pop (one pass)", w, POP_MESSAGES / w))
+    print("%-40s %9.2f %12.0f" % ("fetchmail, mda wt-deliver per message", f, POP_MESSAGES / f))
+    print("runs: wt %s; fetchmail %s" % (" ".join("%.2f" % t for t in wt_t), " ".join("%.2f" % t for t in fm_t)))
+    print("Goal: wt-deliver --pop at or above fetchmail: %.2fx: %s" % (f / w, "met" if w <= f else "NOT met"))
+
+
 # ---- postgres -----------------------------------------------------------
 #
 # The PostgreSQL store, against a server on loopback that this section starts (Debian's
@@ -927,6 +1029,7 @@ SECTIONS = [
     ("late match", late_match),
     ("follow-up", follow_up),
     ("notify", notify_throughput),
+    ("pop fetch", pop_throughput),
     ("postgres", postgres),
 ]
 

@@ -117,3 +117,35 @@ def pytest_sessionstart(session):
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'out', 'figures.txt')
     if os.path.exists(path):
         os.unlink(path)
+
+
+# ---- a Dovecot POP3 server on loopback (popserver.py) ----
+
+@pytest.fixture(scope='session')
+def pop_pki(tmp_path_factory):
+    """The test CA (pop_pki.ca: the file handed to wt with --pop-ca-file) and a server
+    certificate for localhost and 127.0.0.1 that it signs."""
+    import popserver
+    return popserver.PKI(tmp_path_factory.mktemp('pki'))
+
+
+@pytest.fixture
+def pop_servers(pop_pki):
+    """Starts Dovecot instances on demand: `pop_servers(plaintext_auth=False, cert=None, ssl=True)`;
+    every one started is stopped, and its folder removed, at the end of the test, also on failure."""
+    import popserver
+    started = []
+
+    def start(**kw):
+        server = popserver.Dovecot(pop_pki, **kw)
+        started.append(server)
+        return server
+    yield start
+    for server in started:
+        server.cleanup()
+
+
+@pytest.fixture
+def dovecot(pop_servers):
+    """One Dovecot with TLS (STARTTLS on the plain port, implicit TLS on pop3s_port)."""
+    return pop_servers()

@@ -12,7 +12,7 @@ def test_init_creates_then_reports_up_to_date(db):
     assert r.returncode == 0 and 'created (schema' in r.stdout
     r = admin('init', '--db', str(db))
     assert r.returncode == 0 and 'up to date' in r.stdout
-    assert json.loads(admin('init', '--db', str(db), '--json').stdout) == {'path': str(db), 'schema': 7, 'created': False}
+    assert json.loads(admin('init', '--db', str(db), '--json').stdout) == {'path': str(db), 'schema': 8, 'created': False}
 
 
 def test_list_show_raw_and_save(db, tmp_path):

@@ -20,6 +20,10 @@ if [ "$mode" = test ]; then
   # The PostgreSQL store's tests: a server they start themselves (integration/pgserver.py).
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
   [ -f /usr/include/postgresql/libpq-fe.h ] || need="$need libpq-dev"
+  # POP fetch tests: a Dovecot POP3 server of their own on loopback; fetchmail for the bench.
+  [ -x /usr/sbin/dovecot ] || need="$need dovecot-core"
+  [ -x /usr/lib/dovecot/pop3 ] || need="$need dovecot-pop3d"
+  command -v fetchmail >/dev/null 2>&1 || need="$need fetchmail"
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 if [ -n "$need" ]; then

@@ -22,10 +22,16 @@ static inline CURLcode wt_curl_set_list(CURL *c, CURLoption o, struct curl_slist
 static inline CURLcode wt_curl_set_read_function(CURL *c, curl_read_callback f) {
     return curl_easy_setopt(c, CURLOPT_READFUNCTION, f);
 }
+static inline CURLcode wt_curl_set_write_function(CURL *c, curl_write_callback f) {
+    return curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, f);
+}
 static inline CURLcode wt_curl_set_debug_function(CURL *c, curl_debug_callback f) {
     return curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, f);
 }
 static inline CURLcode wt_curl_get_long(CURL *c, CURLINFO i, long *v) {
     return curl_easy_getinfo(c, i, v);
+}
+static inline CURLcode wt_curl_get_socket(CURL *c, curl_socket_t *v) {
+    return curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, v);
 }
 #endif

@@ -167,38 +167,22 @@ public final class SMTPTransport: MailTransport {
         guard let h = curl_easy_init() else { throw TransportError(.temporary, "libcurl could not make a handle") }
         let context = Unmanaged.passUnretained(state).toOpaque()
         let timeout = settings.timeoutSeconds
-        var failed: String? = nil
-        func require(_ rc: CURLcode, _ what: String) {
-            if rc != CURLE_OK && failed == nil { failed = "\(what): \(String(cString: curl_easy_strerror(rc)))" }
-        }
-        require(wt_curl_set_string(h, CURLOPT_URL, url), "URL")
-        require(wt_curl_set_string(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps"), "protocols")
-        require(wt_curl_set_long(h, CURLOPT_NOSIGNAL, 1), "no signals")
-        require(wt_curl_set_long(h, CURLOPT_UPLOAD, 1), "upload")
-        require(wt_curl_set_long(h, CURLOPT_USE_SSL, Int(settings.security == .startTLS ? CURLUSESSL_ALL.rawValue : CURLUSESSL_NONE.rawValue)), "STARTTLS")
-        require(wt_curl_set_long(h, CURLOPT_SSL_VERIFYPEER, 1), "peer verification")
-        require(wt_curl_set_long(h, CURLOPT_SSL_VERIFYHOST, 2), "host name verification")
-        require(wt_curl_set_long(h, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2), "TLS version")
-        if let ca = settings.caFile { require(wt_curl_set_string(h, CURLOPT_CAINFO, ca), "CA file") }
+        var check = CurlOptionCheck()
+        check.common(h, protocols: "smtp,smtps", requireSTARTTLS: settings.security == .startTLS, caFile: settings.caFile,
+                     timeout: timeout, errorBuffer: errorBuffer)
+        check.require(wt_curl_set_string(h, CURLOPT_URL, url), "URL")
+        check.require(wt_curl_set_long(h, CURLOPT_UPLOAD, 1), "upload")
         if let user = settings.user {
-            require(wt_curl_set_string(h, CURLOPT_USERNAME, user), "user")
-            require(wt_curl_set_string(h, CURLOPT_PASSWORD, settings.password ?? ""), "password")
+            check.require(wt_curl_set_string(h, CURLOPT_USERNAME, user), "user")
+            check.require(wt_curl_set_string(h, CURLOPT_PASSWORD, settings.password ?? ""), "password")
         }
-        require(wt_curl_set_long(h, CURLOPT_CONNECTTIMEOUT, timeout), "connect timeout")
-        require(wt_curl_set_long(h, CURLOPT_SERVER_RESPONSE_TIMEOUT, timeout), "response timeout")
-        require(wt_curl_set_long(h, CURLOPT_LOW_SPEED_LIMIT, 1), "low speed limit")
-        require(wt_curl_set_long(h, CURLOPT_LOW_SPEED_TIME, timeout), "low speed time")
-        require(wt_curl_set_pointer(h, CURLOPT_ERRORBUFFER, errorBuffer), "error buffer")
-        require(wt_curl_set_read_function(h, smtpReadBody), "read function")
-        require(wt_curl_set_pointer(h, CURLOPT_READDATA, context), "read data")
+        check.require(wt_curl_set_read_function(h, smtpReadBody), "read function")
+        check.require(wt_curl_set_pointer(h, CURLOPT_READDATA, context), "read data")
         // The debug stream is how replies are seen for error messages; nothing is printed.
-        require(wt_curl_set_debug_function(h, smtpWatch), "debug function")
-        require(wt_curl_set_pointer(h, CURLOPT_DEBUGDATA, context), "debug data")
-        require(wt_curl_set_long(h, CURLOPT_VERBOSE, 1), "verbose")
-        if let failed {
-            curl_easy_cleanup(h)
-            throw TransportError(.temporary, "libcurl refused an option (\(failed))")
-        }
+        check.require(wt_curl_set_debug_function(h, smtpWatch), "debug function")
+        check.require(wt_curl_set_pointer(h, CURLOPT_DEBUGDATA, context), "debug data")
+        check.require(wt_curl_set_long(h, CURLOPT_VERBOSE, 1), "verbose")
+        try check.finish(h)
         return h
     }
 
@@ -285,6 +269,9 @@ public final class SMTPTransport: MailTransport {
         if state.unauthenticatedSend || (state.mustAuthenticate && !state.authenticated && state.mailSent) {
             return TransportError(.temporary, "\(endpoint) did not offer authentication (AUTH), so smtp_user was not used and nothing was sent", smtpCode: reply?.code)
         }
+        if let e = curlConnectionError(rc, endpoint: endpoint, host: settings.host, protocolName: "SMTP", curlText: curlText, timeout: timeout) {
+            return e
+        }
         switch rc {
         case CURLE_LOGIN_DENIED, CURLE_AUTH_ERROR:
             if reply == nil, state.mustAuthenticate, !state.authenticated {
@@ -293,20 +280,6 @@ public final class SMTPTransport: MailTransport {
             return TransportError(.temporary, "authentication failed: check smtp_user and the password (user \(printable(settings.user ?? "", cap: 100)))\(said)", smtpCode: reply?.code)
         case CURLE_USE_SSL_FAILED:
             return TransportError(.temporary, "\(endpoint) does not offer STARTTLS: nothing was sent (security starttls never falls back to plain text)\(said)", smtpCode: reply?.code)
-        case CURLE_PEER_FAILED_VERIFICATION:
-            return TransportError(.temporary, "the server's certificate did not verify: \(printable(curlText, cap: 300)) (\(endpoint); check the host name and caFile)")
-        case CURLE_SSL_CACERT_BADFILE:
-            return TransportError(.temporary, "cannot use the CA file: \(printable(curlText, cap: 300))")
-        case CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_ENGINE_NOTFOUND,
-             CURLE_SSL_ENGINE_SETFAILED, CURLE_SSL_ENGINE_INITFAILED, CURLE_SSL_CRL_BADFILE, CURLE_SSL_ISSUER_ERROR,
-             CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS, CURLE_SSL_SHUTDOWN_FAILED:
-            return TransportError(.temporary, "TLS with \(endpoint) failed: \(printable(curlText, cap: 300))")
-        case CURLE_COULDNT_RESOLVE_HOST:
-            return TransportError(.temporary, "cannot resolve the SMTP host \(printable(settings.host, cap: 100)): \(printable(curlText, cap: 200))")
-        case CURLE_COULDNT_CONNECT:
-            return TransportError(.temporary, "cannot connect to \(endpoint): \(printable(curlText, cap: 200))")
-        case CURLE_OPERATION_TIMEDOUT:
-            return TransportError(.temporary, "\(endpoint) did not answer within \(timeout) seconds (\(printable(curlText, cap: 200)))")
         default:
             break
         }
@@ -335,9 +308,6 @@ public final class SMTPTransport: MailTransport {
         secrets.contains(where: { text.contains($0) }) ? "(left out: it quoted the password)" : text
     }
 }
-
-/// curl_global_init once per process, before the first handle (it is not thread-safe).
-private let curlReady: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 
 /// What one transfer has sent and heard, from libcurl's debug stream. Commands are kept
 /// by kind only; what follows AUTH (the credentials) is never kept.

@@ -28,7 +28,7 @@ public struct NotifyReport: Sendable, Equatable {
 /// twice unless a notifier dies between sending and recording it, and then again with the
 /// same Message-ID.
 public final class Notifier {
-    public let store: SQLiteStore
+    public let store: SQLStore
     public let logger: Logger
     public let worker: String
     public var lease: Int64 = 300
@@ -41,7 +41,7 @@ public final class Notifier {
     let makeTransport: (Configuration) throws -> any MailTransport
     private var transport: (any MailTransport)?
 
-    public init(store: SQLiteStore, logger: Logger, worker: String, clock: @escaping () -> Int64,
+    public init(store: SQLStore, logger: Logger, worker: String, clock: @escaping () -> Int64,
                 makeTransport: @escaping (Configuration) throws -> any MailTransport = Notifier.transport(for:)) {
         self.store = store
         self.logger = logger

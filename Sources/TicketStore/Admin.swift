@@ -90,11 +90,11 @@ public struct ApplySummary: Sendable, Equatable {
     public var rulesBefore = 0, rulesAfter = 0
 }
 
-extension SQLiteStore {
+extension SQLStore {
     // MARK: Reading
 
     public func rules() throws -> [RuleRecord] {
-        try connection.query("""
+        try db.query("""
             SELECT r.name, r.text_to_match, t.name, r.priority, r.priority_order, r.enabled
             FROM rules r JOIN ticket_types t ON t.id = r.ticket_type_id ORDER BY r.priority_order, r.created_at, r.id
             """).map {
@@ -105,10 +105,10 @@ extension SQLiteStore {
 
     public func ticketTypeRecords() throws -> [TicketTypeRecord] {
         var addresses: [Int64: [String]] = [:]
-        for r in try connection.query("SELECT type_id, address FROM type_addresses ORDER BY rowid") {
+        for r in try db.query("SELECT type_id, address FROM type_addresses ORDER BY rowid") {
             addresses[r[0].int ?? 0, default: []].append(r[1].text ?? "")
         }
-        return try connection.query("SELECT t.name, u.name, t.notify_emails, t.id FROM ticket_types t LEFT JOIN users u ON u.id = t.technician_id ORDER BY t.id").map {
+        return try db.query("SELECT t.name, u.name, t.notify_emails, t.id FROM ticket_types t LEFT JOIN users u ON u.id = t.technician_id ORDER BY t.id").map {
             TicketTypeRecord(name: $0[0].text ?? "", technician: $0[1].text, notifyEmails: splitList($0[2].text ?? ""),
                              addresses: addresses[$0[3].int ?? 0] ?? [])
         }
@@ -117,13 +117,13 @@ extension SQLiteStore {
     /// Users, in the order they were added; `fromMail: false` leaves out the senders that
     /// delivery made users (they are not configuration).
     public func users(fromMail: Bool = true) throws -> [UserRecord] {
-        try connection.query("SELECT name, role, emails FROM users \(fromMail ? "" : "WHERE origin = 'admin' ")ORDER BY id").map {
+        try db.query("SELECT name, role, emails FROM users \(fromMail ? "" : "WHERE origin = 'admin' ")ORDER BY id").map {
             UserRecord(name: $0[0].text ?? "", role: Role(rawValue: $0[1].text ?? "") ?? .endUser, emails: splitList($0[2].text ?? ""))
         }
     }
 
     public func settingsList() throws -> [(String, String)] {
-        let stored = Dictionary(try connection.query("SELECT key, value FROM settings").map { ($0[0].text ?? "", $0[1].text ?? "") },
+        let stored = Dictionary(try db.query("SELECT key, value FROM settings").map { ($0[0].text ?? "", $0[1].text ?? "") },
                                 uniquingKeysWith: { a, _ in a })
         return SettingsSchema.entries.map { ($0.key, stored[$0.key] ?? "") }
     }
@@ -139,17 +139,17 @@ extension SQLiteStore {
 
     /// Changes with every change to rules or ticket types.
     public func rulesVersion() throws -> UInt64 {
-        UInt64(try connection.scalar("SELECT value FROM meta WHERE key = 'rules_version'")?.int ?? 0)
+        UInt64(try db.scalar("SELECT value FROM meta WHERE key = 'rules_version'")?.int ?? 0)
     }
 
     private func bumpRulesVersion() throws {
-        try connection.execute("UPDATE meta SET value = value + 1 WHERE key = 'rules_version'")
+        try db.execute("UPDATE meta SET value = value + 1 WHERE key = 'rules_version'")
     }
 
     // MARK: Validation
 
     private func priorities() throws -> [String] {
-        splitList(try connection.scalar("SELECT value FROM settings WHERE key = 'priorities'")?.text ?? "Low;Medium;High;Urgent")
+        splitList(try db.scalar("SELECT value FROM settings WHERE key = 'priorities'")?.text ?? "Low;Medium;High;Urgent")
     }
 
     private func validate(_ r: RuleRecord, types: [String], priorities: [String]) throws -> RuleRecord {
@@ -180,19 +180,19 @@ extension SQLiteStore {
     }
 
     private func userID(named name: String) throws -> Int64? {
-        try connection.scalar("SELECT id FROM users WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1", [.text(name)])?.int
+        try db.scalar("SELECT id FROM users WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1", [.text(name)])?.int
     }
 
     private func typeID(named name: String) throws -> Int64? {
-        try connection.scalar("SELECT id FROM ticket_types WHERE name = ?", [.text(name)])?.int
+        try db.scalar("SELECT id FROM ticket_types WHERE name = ?", [.text(name)])?.int
     }
 
     // MARK: Rules
 
     public func addRule(_ rule: RuleRecord) throws {
-        try connection.transaction {
+        try db.transaction {
             let r = try validate(rule, types: try ticketTypeRecords().map(\.name), priorities: try priorities())
-            if try connection.scalar("SELECT 1 FROM rules WHERE name = ?", [.text(r.name)]) != nil {
+            if try db.scalar("SELECT 1 FROM rules WHERE name = ?", [.text(r.name)]) != nil {
                 throw InvalidInput("name", "a rule named \"\(r.name)\" exists already")
             }
             try insertRule(r)
@@ -202,37 +202,36 @@ extension SQLiteStore {
 
     private func insertRule(_ r: RuleRecord) throws {
         // created_at orders rules with the same priority order: a counter keeps it strict.
-        let created = (try connection.scalar("SELECT coalesce(max(created_at), 0) + 1 FROM rules")?.int) ?? 1
-        try connection.prepare("""
+        let created = (try db.scalar("SELECT coalesce(max(created_at), 0) + 1 FROM rules")?.int) ?? 1
+        try db.execute("""
             INSERT INTO rules (name, text_to_match, ticket_type_id, priority, priority_order, enabled, created_at)
             VALUES (?, ?, (SELECT id FROM ticket_types WHERE name = ?), ?, ?, ?, ?)
-            """).run([.text(r.name), .text(r.textToMatch), .text(r.ticketType), .text(r.priority), .int(Int64(r.order)),
+            """, [.text(r.name), .text(r.textToMatch), .text(r.ticketType), .text(r.priority), .int(Int64(r.order)),
                       .int(r.enabled ? 1 : 0), .int(created)])
     }
 
     /// Replaces the rule named `name` with `rule` (which may rename it).
     public func updateRule(named name: String, to rule: RuleRecord) throws {
-        try connection.transaction {
-            guard try connection.scalar("SELECT 1 FROM rules WHERE name = ?", [.text(name)]) != nil else {
+        try db.transaction {
+            guard try db.scalar("SELECT 1 FROM rules WHERE name = ?", [.text(name)]) != nil else {
                 throw InvalidInput("name", "no rule named \"\(name)\"")
             }
             let r = try validate(rule, types: try ticketTypeRecords().map(\.name), priorities: try priorities())
-            if r.name.lowercased() != name.lowercased(), try connection.scalar("SELECT 1 FROM rules WHERE name = ?", [.text(r.name)]) != nil {
+            if r.name.lowercased() != name.lowercased(), try db.scalar("SELECT 1 FROM rules WHERE name = ?", [.text(r.name)]) != nil {
                 throw InvalidInput("name", "a rule named \"\(r.name)\" exists already")
             }
-            try connection.prepare("""
+            try db.execute("""
                 UPDATE rules SET name = ?, text_to_match = ?, ticket_type_id = (SELECT id FROM ticket_types WHERE name = ?),
                 priority = ?, priority_order = ?, enabled = ? WHERE name = ?
-                """).run([.text(r.name), .text(r.textToMatch), .text(r.ticketType), .text(r.priority), .int(Int64(r.order)),
+                """, [.text(r.name), .text(r.textToMatch), .text(r.ticketType), .text(r.priority), .int(Int64(r.order)),
                           .int(r.enabled ? 1 : 0), .text(name)])
             try bumpRulesVersion()
         }
     }
 
     public func removeRule(named name: String) throws {
-        try connection.transaction {
-            try connection.prepare("DELETE FROM rules WHERE name = ?").run([.text(name)])
-            if connection.changes == 0 { throw InvalidInput("name", "no rule named \"\(name)\"") }
+        try db.transaction {
+            if try db.execute("DELETE FROM rules WHERE name = ?", [.text(name)]) == 0 { throw InvalidInput("name", "no rule named \"\(name)\"") }
             try bumpRulesVersion()
         }
     }
@@ -240,19 +239,19 @@ extension SQLiteStore {
     // MARK: Ticket types
 
     public func addTicketType(_ t: TicketTypeRecord) throws {
-        try connection.transaction {
+        try db.transaction {
             try writeType(t, existing: nil)
             try bumpRulesVersion()
         }
     }
 
     public func updateTicketType(named name: String, to t: TicketTypeRecord) throws {
-        try connection.transaction {
+        try db.transaction {
             guard let id = try typeID(named: name) else { throw InvalidInput("name", "no ticket type \"\(name)\"") }
             try writeType(t, existing: id)
             if name.lowercased() != t.name.lowercased(),
-               try connection.scalar("SELECT value FROM settings WHERE key = 'default_ticket_type'")?.text?.lowercased() == name.lowercased() {
-                try connection.prepare("UPDATE settings SET value = ? WHERE key = 'default_ticket_type'").run([.text(t.name.trimmingSpaces)])
+               try db.scalar("SELECT value FROM settings WHERE key = 'default_ticket_type'")?.text?.lowercased() == name.lowercased() {
+                try db.execute("UPDATE settings SET value = ? WHERE key = 'default_ticket_type'", [.text(t.name.trimmingSpaces)])
             }
             try bumpRulesVersion()
         }
@@ -264,7 +263,7 @@ extension SQLiteStore {
         if let other = try typeID(named: name), other != existing { throw InvalidInput("name", "a ticket type named \"\(name)\" exists already") }
         var techID: Int64? = nil
         if let tech = t.technician?.trimmingSpaces, !tech.isEmpty {
-            guard let row = try connection.query("SELECT id, role FROM users WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1", [.text(tech)]).first else {
+            guard let row = try db.query("SELECT id, role FROM users WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1", [.text(tech)]).first else {
                 throw InvalidInput("technician", "no user \"\(tech)\" (add one with: wt-admin users add)")
             }
             if row[1].text != Role.technician.rawValue { throw InvalidInput("technician", "\"\(tech)\" is an end user, not a technician") }
@@ -277,28 +276,25 @@ extension SQLiteStore {
         for a in addresses {
             guard isPlausibleAddress(a) else { throw InvalidInput("address", "\"\(a)\" is not an e-mail address") }
             guard seen.insert(a.lowercased()).inserted else { throw InvalidInput("address", "\(a) is listed twice") }
-            if let other = try connection.query("SELECT t.id, t.name FROM type_addresses a JOIN ticket_types t ON t.id = a.type_id WHERE a.address = ?",
+            if let other = try db.query("SELECT t.id, t.name FROM type_addresses a JOIN ticket_types t ON t.id = a.type_id WHERE a.address = ?",
                                                 [.text(a)]).first, other[0].int != existing {
                 throw InvalidInput("address", "\(a) already belongs to ticket type \"\(other[1].text ?? "")\"")
             }
         }
         let id: Int64
         if let existing {
-            try connection.prepare("UPDATE ticket_types SET name = ?, technician_id = ?, notify_emails = ? WHERE id = ?")
-                .run([.text(name), techID.map(SQLValue.int) ?? .null, .text(emails.joined(separator: ";")), .int(existing)])
+            try db.execute("UPDATE ticket_types SET name = ?, technician_id = ?, notify_emails = ? WHERE id = ?", [.text(name), techID.map(SQLValue.int) ?? .null, .text(emails.joined(separator: ";")), .int(existing)])
             id = existing
         } else {
-            try connection.prepare("INSERT INTO ticket_types (name, technician_id, notify_emails) VALUES (?, ?, ?)")
-                .run([.text(name), techID.map(SQLValue.int) ?? .null, .text(emails.joined(separator: ";"))])
-            id = connection.lastInsertRowID
+            id = try newID("INSERT INTO ticket_types (name, technician_id, notify_emails) VALUES (?, ?, ?)",
+                           [.text(name), techID.map(SQLValue.int) ?? .null, .text(emails.joined(separator: ";"))])
         }
-        try connection.prepare("DELETE FROM type_addresses WHERE type_id = ?").run([.int(id)])
-        let ins = try connection.prepare("INSERT INTO type_addresses (address, type_id) VALUES (?, ?)")
-        for a in addresses { try ins.run([.text(a), .int(id)]) }
+        try db.execute("DELETE FROM type_addresses WHERE type_id = ?", [.int(id)])
+        for a in addresses { try db.execute("INSERT INTO type_addresses (address, type_id) VALUES (?, ?)", [.text(a), .int(id)]) }
     }
 
     public func removeTicketType(named name: String) throws {
-        try connection.transaction {
+        try db.transaction {
             try deleteType(named: name)
             try bumpRulesVersion()
         }
@@ -306,26 +302,26 @@ extension SQLiteStore {
 
     private func deleteType(named name: String) throws {
         guard let id = try typeID(named: name) else { throw InvalidInput("name", "no ticket type \"\(name)\"") }
-        let rules = try connection.query("SELECT name FROM rules WHERE ticket_type_id = ? ORDER BY name", [.int(id)]).compactMap { $0[0].text }
+        let rules = try db.query("SELECT name FROM rules WHERE ticket_type_id = ? ORDER BY name", [.int(id)]).compactMap { $0[0].text }
         if !rules.isEmpty { throw InvalidInput("name", "ticket type \"\(name)\" is used by the rules \(rules.map { "\"\($0)\"" }.joined(separator: ", "))") }
-        let tickets = try connection.scalar("SELECT count(*) FROM tickets WHERE ticket_type_id = ?", [.int(id)])?.int ?? 0
+        let tickets = try db.scalar("SELECT count(*) FROM tickets WHERE ticket_type_id = ?", [.int(id)])?.int ?? 0
         if tickets > 0 { throw InvalidInput("name", "ticket type \"\(name)\" is used by \(tickets) tickets") }
         for key in ["default_ticket_type", "spam_ticket_type"]
-        where try connection.scalar("SELECT value FROM settings WHERE key = ?", [.text(key)])?.text?.lowercased() == name.lowercased() {
+        where try db.scalar("SELECT value FROM settings WHERE key = ?", [.text(key)])?.text?.lowercased() == name.lowercased() {
             throw InvalidInput("name", "ticket type \"\(name)\" is the \(key) setting")
         }
-        try connection.prepare("DELETE FROM ticket_types WHERE id = ?").run([.int(id)])
+        try db.execute("DELETE FROM ticket_types WHERE id = ?", [.int(id)])
     }
 
     // MARK: Users
 
     public func addUser(_ user: UserRecord) throws {
-        try connection.transaction { _ = try writeUser(user, existing: nil) }
+        try db.transaction { _ = try writeUser(user, existing: nil) }
     }
 
     /// Adds or updates (by name) every user, all or nothing; returns (added, updated).
     public func importUsers(_ list: [UserRecord]) throws -> (added: Int, updated: Int) {
-        try connection.transaction {
+        try db.transaction {
             var added = 0, updated = 0
             for (i, u) in list.enumerated() {
                 do {
@@ -339,7 +335,7 @@ extension SQLiteStore {
     }
 
     public func updateUser(named name: String, to user: UserRecord) throws {
-        try connection.transaction {
+        try db.transaction {
             guard let id = try userID(named: name) else { throw InvalidInput("name", "no user \"\(name)\"") }
             _ = try writeUser(user, existing: id)
         }
@@ -350,14 +346,14 @@ extension SQLiteStore {
         if let other = try userID(named: u.name), other != existing {
             // A user that mail created never holds a name against an administrator.
             if try isFromMail(other) {
-                try connection.prepare("UPDATE users SET name = name || ' #' || id WHERE id = ?").run([.int(other)])
+                try db.execute("UPDATE users SET name = name || ' #' || id WHERE id = ?", [.int(other)])
             } else {
                 throw InvalidInput("name", "a user named \"\(u.name)\" exists already")
             }
         }
         var takenFromMail: [(address: String, owner: Int64)] = []
         for e in u.emails {
-            if let owner = try connection.query("SELECT u.id, u.name, u.origin FROM user_addresses a JOIN users u ON u.id = a.user_id WHERE a.address = ?", [.text(e)]).first,
+            if let owner = try db.query("SELECT u.id, u.name, u.origin FROM user_addresses a JOIN users u ON u.id = a.user_id WHERE a.address = ?", [.text(e)]).first,
                let ownerID = owner[0].int, ownerID != existing {
                 if owner[2].text == "mail" {
                     takenFromMail.append((e, ownerID))
@@ -367,76 +363,72 @@ extension SQLiteStore {
             }
         }
         if let existing, u.role == .endUser,
-           let t = try connection.scalar("SELECT name FROM ticket_types WHERE technician_id = ?", [.int(existing)])?.text {
+           let t = try db.scalar("SELECT name FROM ticket_types WHERE technician_id = ?", [.int(existing)])?.text {
             throw InvalidInput("role", "\"\(u.name)\" is the technician of ticket type \"\(t)\"")
         }
         let id: Int64
         if let existing {
             // An administrator's edit makes a user from mail an administrator's user.
-            try connection.prepare("UPDATE users SET name = ?, role = ?, emails = ?, origin = 'admin' WHERE id = ?")
-                .run([.text(u.name), .text(u.role.rawValue), .text(u.emails.joined(separator: ";")), .int(existing)])
-            try connection.prepare("DELETE FROM user_addresses WHERE user_id = ?").run([.int(existing)])
+            try db.execute("UPDATE users SET name = ?, role = ?, emails = ?, origin = 'admin' WHERE id = ?", [.text(u.name), .text(u.role.rawValue), .text(u.emails.joined(separator: ";")), .int(existing)])
+            try db.execute("DELETE FROM user_addresses WHERE user_id = ?", [.int(existing)])
             id = existing
         } else {
-            try connection.prepare("INSERT INTO users (name, role, emails, created_at) VALUES (?, ?, ?, ?)")
-                .run([.text(u.name), .text(u.role.rawValue), .text(u.emails.joined(separator: ";")), .int(Int64(time(nil)))])
-            id = connection.lastInsertRowID
+            id = try newID("INSERT INTO users (name, role, emails, created_at) VALUES (?, ?, ?, ?)",
+                           [.text(u.name), .text(u.role.rawValue), .text(u.emails.joined(separator: ";")), .int(Int64(time(nil)))])
         }
         for (address, owner) in takenFromMail { try moveAddress(address, from: owner, to: id) }
-        let ins = try connection.prepare("INSERT INTO user_addresses (address, user_id) VALUES (?, ?)")
-        for e in u.emails { try ins.run([.text(e), .int(id)]) }
+        for e in u.emails { try db.execute("INSERT INTO user_addresses (address, user_id) VALUES (?, ?)", [.text(e), .int(id)]) }
         return id
     }
 
     private func isFromMail(_ id: Int64) throws -> Bool {
-        try connection.scalar("SELECT origin FROM users WHERE id = ?", [.int(id)])?.text == "mail"
+        try db.scalar("SELECT origin FROM users WHERE id = ?", [.int(id)])?.text == "mail"
     }
 
     /// An address of a user that mail created goes to the administrator's user `to`; a user
     /// from mail left with no address is merged into it (tickets and history follow).
     private func moveAddress(_ address: String, from: Int64, to: Int64) throws {
-        try connection.prepare("DELETE FROM user_addresses WHERE address = ?").run([.text(address)])
-        let left = try connection.query("SELECT address FROM user_addresses WHERE user_id = ? ORDER BY rowid", [.int(from)]).compactMap { $0[0].text }
+        try db.execute("DELETE FROM user_addresses WHERE address = ?", [.text(address)])
+        let left = try db.query("SELECT address FROM user_addresses WHERE user_id = ? ORDER BY rowid", [.int(from)]).compactMap { $0[0].text }
         if left.isEmpty {
-            try connection.prepare("UPDATE tickets SET requester_id = ? WHERE requester_id = ?").run([.int(to), .int(from)])
-            try connection.prepare("UPDATE ticket_events SET author_id = ? WHERE author_id = ?").run([.int(to), .int(from)])
-            try connection.prepare("DELETE FROM users WHERE id = ?").run([.int(from)])
+            try db.execute("UPDATE tickets SET requester_id = ? WHERE requester_id = ?", [.int(to), .int(from)])
+            try db.execute("UPDATE ticket_events SET author_id = ? WHERE author_id = ?", [.int(to), .int(from)])
+            try db.execute("DELETE FROM users WHERE id = ?", [.int(from)])
         } else {
-            try connection.prepare("UPDATE users SET emails = ? WHERE id = ?").run([.text(left.joined(separator: ";")), .int(from)])
+            try db.execute("UPDATE users SET emails = ? WHERE id = ?", [.text(left.joined(separator: ";")), .int(from)])
         }
     }
 
     public func removeUser(named name: String) throws {
-        try connection.transaction {
+        try db.transaction {
             guard let id = try userID(named: name) else { throw InvalidInput("name", "no user \"\(name)\"") }
-            let tickets = try connection.scalar("SELECT count(*) FROM tickets WHERE requester_id = ?1 OR technician_id = ?1", [.int(id)])?.int ?? 0
+            let tickets = try db.scalar("SELECT count(*) FROM tickets WHERE requester_id = ?1 OR technician_id = ?1", [.int(id)])?.int ?? 0
             if tickets > 0 { throw InvalidInput("name", "\"\(name)\" is on \(tickets) tickets; remove is refused (change the role or addresses instead)") }
-            if let t = try connection.scalar("SELECT name FROM ticket_types WHERE technician_id = ?", [.int(id)])?.text {
+            if let t = try db.scalar("SELECT name FROM ticket_types WHERE technician_id = ?", [.int(id)])?.text {
                 throw InvalidInput("name", "\"\(name)\" is the technician of ticket type \"\(t)\"")
             }
-            try connection.prepare("DELETE FROM users WHERE id = ?").run([.int(id)])
+            try db.execute("DELETE FROM users WHERE id = ?", [.int(id)])
         }
     }
 
     // MARK: Settings
 
     public func setSetting(_ key: String, _ value: String) throws -> String {
-        try connection.transaction {
+        try db.transaction {
             let v = try SettingsSchema.validate(key, value, ticketTypes: try ticketTypeRecords().map(\.name), priorities:
                 key == "default_priority" ? try priorities() : [])
             if key == "priorities" {
                 let list = splitList(v)
-                let used = try connection.query("SELECT DISTINCT priority FROM rules").compactMap { $0[0].text }
+                let used = try db.query("SELECT DISTINCT priority FROM rules").compactMap { $0[0].text }
                 for p in used where !list.contains(where: { $0.lowercased() == p.lowercased() }) {
                     throw InvalidInput(key, "rules use the priority \"\(p)\", which the new list lacks")
                 }
-                let def = try connection.scalar("SELECT value FROM settings WHERE key = 'default_priority'")?.text ?? ""
+                let def = try db.scalar("SELECT value FROM settings WHERE key = 'default_priority'")?.text ?? ""
                 if !list.contains(where: { $0.lowercased() == def.lowercased() }) {
                     throw InvalidInput(key, "the default_priority \"\(def)\" is not in the new list")
                 }
             }
-            try connection.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                .run([.text(key), .text(v)])
+            try db.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [.text(key), .text(v)])
             return v
         }
     }
@@ -444,9 +436,7 @@ extension SQLiteStore {
     /// Runs `body` in a transaction that is always rolled back: what it would do, checked
     /// exactly as the real change is.
     public func dryRun<T>(_ body: () throws -> T) throws -> T {
-        try connection.execute("BEGIN IMMEDIATE")
-        defer { _ = try? connection.execute("ROLLBACK") }
-        return try body()
+        try db.dryRun(body)
     }
 
     // MARK: The whole configuration
@@ -456,9 +446,9 @@ extension SQLiteStore {
     /// own); ticket types and rules not in the file are removed; settings not in the file
     /// return to their defaults.
     public func applyConfiguration(_ config: FullConfiguration) throws -> ApplySummary {
-        try connection.transaction {
+        try db.transaction {
             var summary = ApplySummary()
-            summary.rulesBefore = Int(try connection.scalar("SELECT count(*) FROM rules")?.int ?? 0)
+            summary.rulesBefore = Int(try db.scalar("SELECT count(*) FROM rules")?.int ?? 0)
             // Users first: ticket types name their technicians.
             var userNames = Set<String>()
             for (i, u) in config.users.enumerated() {
@@ -467,7 +457,7 @@ extension SQLiteStore {
                 }
                 do {
                     if let id = try userID(named: u.name.trimmingSpaces) {
-                        let current = try connection.query("SELECT name, role, emails FROM users WHERE id = ?", [.int(id)]).first!
+                        let current = try db.query("SELECT name, role, emails FROM users WHERE id = ?", [.int(id)]).first!
                         if current[1].text != u.role.rawValue || splitList(current[2].text ?? "") != u.emails || current[0].text != u.name {
                             _ = try writeUser(u, existing: id)
                             summary.usersUpdated += 1
@@ -480,9 +470,9 @@ extension SQLiteStore {
                     throw InvalidInput("user \"\(u.name)\" (\(i + 1))", e.description)
                 }
             }
-            summary.usersKept = Int(try connection.scalar("SELECT count(*) FROM users")?.int ?? 0) - config.users.count
+            summary.usersKept = Int(try db.scalar("SELECT count(*) FROM users")?.int ?? 0) - config.users.count
             // Rules go before types, so that types they used can be removed.
-            try connection.execute("DELETE FROM rules")
+            try db.execute("DELETE FROM rules")
             var typeNames = Set<String>()
             for t in config.ticketTypes {
                 guard typeNames.insert(t.name.trimmingSpaces.lowercased()).inserted else {
@@ -519,8 +509,7 @@ extension SQLiteStore {
                 let raw = given[e.key] ?? kept ?? defaults[e.key] ?? ""
                 let v = try SettingsSchema.validate(e.key, raw, ticketTypes: typeList, priorities: priorityList)
                 if before[e.key] != v { summary.settingsChanged += 1 }
-                try connection.prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                    .run([.text(e.key), .text(v)])
+                try db.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [.text(e.key), .text(v)])
             }
             for t in try ticketTypeRecords() where !typeNames.contains(t.name.lowercased()) {
                 do { try deleteType(named: t.name) } catch let e as InvalidInput {

@@ -3,24 +3,36 @@ import Glibc
 #endif
 internal import CSQLite
 
-/// An error from the database, with SQLite's extended result code.
+/// An error from the database: SQLite's extended result code, or PostgreSQL's SQLSTATE.
 public struct StoreError: Error, CustomStringConvertible, Sendable {
     public let code: Int32
     public let message: String
     public let context: String
+    /// PostgreSQL's five-character error code; nil for SQLite.
+    public let sqlState: String?
 
     public init(code: Int32, message: String, context: String) {
         self.code = code
         self.message = message
         self.context = context
+        sqlState = nil
+    }
+
+    public init(sqlState: String, message: String, context: String) {
+        code = -1
+        self.message = message
+        self.context = context
+        self.sqlState = sqlState
     }
 
     /// The primary result code (the low byte of the extended code).
     public var primaryCode: Int32 { code & 0xFF }
 
-    /// Whether trying again later can succeed. Classified by primary code, because a full
-    /// disk can come back as an I/O error and a locked database as busy or locked.
+    /// Whether trying again later can succeed. SQLite's errors are classified by primary code,
+    /// because a full disk can come back as an I/O error and a locked database as busy or
+    /// locked; PostgreSQL's by SQLSTATE.
     public var isTransient: Bool {
+        if let sqlState { return Self.isTransient(sqlState: sqlState) }
         switch primaryCode {
         case SQLITE_BUSY, SQLITE_LOCKED, SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN, SQLITE_READONLY,
              SQLITE_NOMEM, SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_PROTOCOL, SQLITE_INTERRUPT, SQLITE_PERM,
@@ -31,7 +43,29 @@ public struct StoreError: Error, CustomStringConvertible, Sendable {
         }
     }
 
+    /// Only what no retry can change is permanent: the data itself (22: an invalid value,
+    /// a character the database's encoding lacks), a broken integrity rule other than a
+    /// unique key (23, but 23505: a concurrent insert, which a later try resolves), and a
+    /// program limit (54: a value too large). Everything else, known or not, is transient:
+    /// connections (08), a server shutting down or a statement timeout (57), serialization
+    /// failures and deadlocks (40), a full disk or too many connections (53), privileges
+    /// and a schema an administrator must fix (42), and what we do not know.
+    static func isTransient(sqlState s: String) -> Bool {
+        if s == "23505" { return true }
+        switch s.prefix(2) {
+        case "22", "23", "54": return false
+        default: return true
+        }
+    }
+
+    /// A conflict with a concurrent transaction, which running it again resolves: a
+    /// serialization failure, a deadlock, or a unique key another transaction took.
+    public var isConflict: Bool { sqlState == "40001" || sqlState == "40P01" || sqlState == "23505" }
+
     public var description: String {
+        if let sqlState {
+            return context.isEmpty ? "\(message) (SQLSTATE \(sqlState))" : "\(context): \(message) (SQLSTATE \(sqlState))"
+        }
         let name = String(cString: sqlite3_errstr(code))
         return context.isEmpty ? "\(message) (\(name), code \(code))" : "\(context): \(message) (\(name), code \(code))"
     }
@@ -49,7 +83,7 @@ public enum SQLValue: Sendable, Equatable {
 }
 
 /// One SQLite connection. Not Sendable: a delivery is one process, one thread.
-final class Connection {
+final class Connection: SQLDriver {
     let db: OpaquePointer
     let path: String
 
@@ -86,7 +120,9 @@ final class Connection {
                    message: String(cString: sqlite3_errmsg(db)), context: context)
     }
 
-    func execute(_ sql: String) throws {
+    var dialect: SQLDialect { .sqlite }
+
+    func executeScript(_ sql: String) throws {
         var err: UnsafeMutablePointer<CChar>?
         let rc = sqlite3_exec(db, sql, nil, nil, &err)
         if rc != SQLITE_OK {
@@ -118,8 +154,7 @@ final class Connection {
     }
 
     /// Runs `sql` with `values` and returns every row.
-    @discardableResult
-    func query(_ sql: String, _ values: [SQLValue] = []) throws -> [[SQLValue]] {
+    func query(_ sql: String, _ values: [SQLValue]) throws -> [[SQLValue]] {
         let s = try prepare(sql)
         defer { sqlite3_reset(s.stmt) }
         try s.bind(values)
@@ -128,12 +163,44 @@ final class Connection {
         return rows
     }
 
-    func scalar(_ sql: String, _ values: [SQLValue] = []) throws -> SQLValue? {
-        try query(sql, values).first?.first
+    @discardableResult
+    func execute(_ sql: String, _ values: [SQLValue]) throws -> Int {
+        try prepare(sql).run(values)
+        return changes
+    }
+
+    func insert(_ sql: String, _ values: [SQLValue]) throws -> Int64? {
+        try prepare(sql).run(values)
+        return changes == 0 ? nil : lastInsertRowID
+    }
+
+    /// The row goes in with a zeroblob, which `writeBlob` then fills.
+    @discardableResult
+    func insertRow(into table: String, columns: [String], values: [SQLValue], blobColumn: String, blob: BlobSource,
+                   returningID: Bool) throws -> Int64? {
+        let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", ")), \(blobColumn)) VALUES ("
+            + String(repeating: "?, ", count: columns.count) + "zeroblob(?))"
+        try prepare(sql).run(values + [.int(Int64(blob.size))])
+        let rowid = lastInsertRowID
+        try writeBlob(table: table, column: blobColumn, rowid: rowid, size: blob.size, blob.produce)
+        return returningID ? rowid : nil
+    }
+
+    func transaction<T>(_ isolation: Isolation, _ body: () throws -> T) throws -> T {
+        try transaction(immediate: true, body)
+    }
+
+    func dryRun<T>(_ body: () throws -> T) throws -> T {
+        try executeScript("BEGIN IMMEDIATE")
+        defer {
+            resetStatements()
+            _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil)
+        }
+        return try body()
     }
 
     /// The first column of the first row as bytes in memory of their own (one copy), or nil.
-    func blob(_ sql: String, _ values: [SQLValue] = []) throws -> StoredBytes? {
+    func blob(_ sql: String, _ values: [SQLValue]) throws -> StoredBytes? {
         let s = try prepare(sql)
         defer { sqlite3_reset(s.stmt) }
         try s.bind(values)
@@ -170,24 +237,24 @@ final class Connection {
 
     /// Runs `body` in a transaction (BEGIN IMMEDIATE takes the write lock up front, so a writer
     /// never fails half-way for a lock). Rolls back on any error; the first error wins.
-    func transaction<T>(immediate: Bool = true, _ body: () throws -> T) throws -> T {
+    func transaction<T>(immediate: Bool, _ body: () throws -> T) throws -> T {
         if sqlite3_get_autocommit(db) == 0 {
             // Already inside one (a dry run): nest with a savepoint.
-            try execute("SAVEPOINT nested")
+            try executeScript("SAVEPOINT nested")
             do {
                 let result = try body()
-                try execute("RELEASE nested")
+                try executeScript("RELEASE nested")
                 return result
             } catch {
                 _ = sqlite3_exec(db, "ROLLBACK TO nested; RELEASE nested", nil, nil, nil)
                 throw error
             }
         }
-        try execute(immediate ? "BEGIN IMMEDIATE" : "BEGIN")
+        try executeScript(immediate ? "BEGIN IMMEDIATE" : "BEGIN")
         do {
             let result = try body()
             resetStatements()
-            try execute("COMMIT")
+            try executeScript("COMMIT")
             return result
         } catch {
             resetStatements()
@@ -305,13 +372,13 @@ func monotonicMilliseconds() -> Int64 {
 }
 
 extension SQLValue {
-    var int: Int64? { if case .int(let v) = self { return v }; return nil }
-    var text: String? {
+    public var int: Int64? { if case .int(let v) = self { return v }; return nil }
+    public var text: String? {
         switch self {
         case .text(let s): return s
         case .int(let v): return String(v)
         default: return nil
         }
     }
-    var blob: [UInt8]? { if case .blob(let b) = self { return b }; if case .text(let s) = self { return Array(s.utf8) }; return nil }
+    public var blob: [UInt8]? { if case .blob(let b) = self { return b }; if case .text(let s) = self { return Array(s.utf8) }; return nil }
 }

@@ -223,6 +223,22 @@ enum Schema {
         CREATE INDEX notifications_address_created ON notifications(address, created_at);
         CREATE INDEX notifications_ticket_created ON notifications(ticket_id, created_at);
         """),
+        ("8 POP3 fetch mode", """
+        -- What fetch mode took from a mailbox, by the server's unique id (UIDL): delivered
+        -- messages when mail is kept on the server, and messages whose delivery failed.
+        CREATE TABLE pop_messages (
+            mailbox TEXT NOT NULL,
+            uidl TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('delivered', 'failed')),
+            delivery_key TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            first_seen_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (mailbox, uidl)
+        );
+        CREATE INDEX pop_messages_failed ON pop_messages (state, updated_at);
+        """),
     ]
 
     /// Settings every database starts with: the Web Tracks e-mail settings and ours.
@@ -250,6 +266,9 @@ enum Schema {
         ("pop_password", ""),
         ("smtp_password_file", ""),
         ("pop_password_file", ""),
+        ("pop_security", "tls"),
+        ("pop_ca_file", ""),
+        ("pop_address", ""),
         ("root_url", ""),
         ("default_ticket_type", "General"),
         ("default_priority", "Medium"),

@@ -19,6 +19,10 @@ public struct InvalidInput: Error, CustomStringConvertible, Sendable, Equatable 
 public enum SettingsSchema {
     public enum Kind: Sendable {
         case text, singleLine, address, host, port, flag, secret, url
+        /// An address, or empty for none.
+        case optionalAddress
+        /// A host, host:port, or a pop3s:// or pop3:// URL of one.
+        case mailHost
         /// The path of a file holding a secret (see `SecretFile`).
         case secretFile
         case choice([String])
@@ -62,11 +66,15 @@ public enum SettingsSchema {
         Entry(key: "update_ticket_prebody", kind: .text, help: "text before the ticket fields of an updated ticket"),
         Entry(key: "email_fields", kind: .fieldList(allowed: notificationFields, max: 8), help: "fields sent in notifications, at most eight"),
         Entry(key: "linkback_position", kind: .choice(["Top", "Bottom", "Exclude"]), help: "where the link to the ticket goes"),
-        Entry(key: "pop_host", kind: .host, help: "POP3 server for fetch mode"),
+        Entry(key: "pop_host", kind: .mailHost, help: "POP3 server for fetch mode: host, host:port, pop3s://host or pop3://host"),
         Entry(key: "pop_user", kind: .singleLine, help: "POP3 user"),
         Entry(key: "pop_password", kind: .secret, help: "POP3 password"),
         Entry(key: "smtp_password_file", kind: .secretFile, help: "file holding the SMTP password (instead of smtp_password)"),
         Entry(key: "pop_password_file", kind: .secretFile, help: "file holding the POP3 password (instead of pop_password)"),
+        Entry(key: "pop_security", kind: .choice(["tls", "starttls", "none"]),
+              help: "POP3 encryption: tls (implicit, port 995), starttls (required, port 110), none (plain text)"),
+        Entry(key: "pop_ca_file", kind: .text, help: "CA certificates to verify the POP3 server with (empty: the system's)"),
+        Entry(key: "pop_address", kind: .optionalAddress, help: "the POP3 mailbox's address: the recipient of the mail fetched from it"),
         Entry(key: "root_url", kind: .url, help: "root URL of the helpdesk, for links back to tickets"),
         Entry(key: "default_ticket_type", kind: .ticketType, help: "ticket type when no rule matches"),
         Entry(key: "default_priority", kind: .priority, help: "priority when no rule matches"),
@@ -99,8 +107,18 @@ public enum SettingsSchema {
         case .singleLine:
             if v.contains(where: { $0 == "\n" || $0 == "\r" }) { throw InvalidInput(key, "must be one line") }
             return v
-        case .address:
+        case .optionalAddress where v.isEmpty:
+            return v
+        case .address, .optionalAddress:
             guard isPlausibleAddress(v) else { throw InvalidInput(key, "\"\(v)\" is not an e-mail address") }
+            return v
+        case .mailHost:
+            if v.isEmpty { return v }
+            var rest = v.lowercased()
+            for scheme in ["pop3s://", "pop3://"] where rest.hasPrefix(scheme) { rest = String(rest.dropFirst(scheme.count)) }
+            if rest.hasSuffix("/") { rest = String(rest.dropLast()) }
+            guard !rest.isEmpty, rest.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 46 || $0 == 58 || $0 == 91 || $0 == 93 })
+            else { throw InvalidInput(key, "\"\(v)\" is not a host, host:port, pop3s://host or pop3://host") }
             return v
         case .host:
             if v.isEmpty { return v }

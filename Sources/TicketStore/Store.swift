@@ -79,7 +79,7 @@ public final class StoredBytes {
     private let release: () -> Void
     public let bytes: UnsafeRawBufferPointer
 
-    init(copying p: UnsafeRawPointer?, count: Int) {
+    public init(copying p: UnsafeRawPointer?, count: Int) {
         let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 8)
         if let p, count > 0 { storage.copyMemory(from: UnsafeRawBufferPointer(start: p, count: count)) }
         bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(storage)[0..<count])
@@ -340,13 +340,15 @@ public struct TicketDetail: Sendable {
 
 /// The ticket database. SQL lives behind this protocol, so that a shared PostgreSQL store
 /// for sites with several MX hosts can stand beside the SQLite one.
-public protocol TicketStore: AnyObject {
+public protocol TicketStore: AnyObject, ConversationLookup {
     /// Delivers one message exactly once: if `key` was delivered before, nothing is written.
     /// Otherwise the raw message, the ticket `plan` decides, its attachments, the history
     /// event and the notifier's queue entry are written in one transaction.
     func deliver(key: String, raw: UnsafeRawBufferPointer, rawSHA256: String, envelope: Envelope,
                  plan: (Configuration, any ConversationLookup) throws -> DeliveryPlan) throws -> DeliveryOutcome
     func configuration() throws -> Configuration
+    /// What an earlier delivery of `key` did, if there was one.
+    func delivered(key: String) throws -> DeliveryOutcome?
     func tickets(limit: Int, offset: Int) throws -> [TicketSummary]
     func ticket(number: Int64) throws -> TicketDetail?
     /// An attachment's metadata and where its bytes are.

@@ -21,7 +21,7 @@ struct DatabaseOption: ParsableArguments {
     }
 
     /// Opens an existing database; a missing file is an error here (only init creates one).
-    func open() throws -> SQLiteStore {
+    func open() throws -> SQLStore {
         if access(path, F_OK) != 0 {
             throw AdminError("no database at \(path) (create it with: wt-admin init --db \(path))")
         }
@@ -40,7 +40,7 @@ struct Admin: ParsableCommand {
         commandName: "wt-admin",
         abstract: "Set up and inspect the wt ticket database.",
         subcommands: [Init.self, Tickets.self, TicketCommand.self, AttachmentCommand.self, RulesCommand.self, TypesCommand.self,
-                      UsersCommand.self, SettingsCommand.self, ConfigCommand.self, OutboxCommand.self])
+                      UsersCommand.self, SettingsCommand.self, ConfigCommand.self, OutboxCommand.self, POPCommand.self])
 
     /// Runs a subcommand body, turning errors into a clear message and status 1.
     static func guarded(_ body: () throws -> Void) throws {
@@ -426,6 +426,41 @@ struct OutboxCommand: ParsableCommand {
             try Admin.guarded {
                 try database.open().retryNotification(id)
                 print("notification \(id) queued again")
+            }
+        }
+    }
+}
+
+struct POPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pop", abstract: "What POP3 fetch mode (wt-deliver --pop) could not deliver.",
+        subcommands: [List.self])
+
+    static func json(_ w: inout JSONWriter, _ r: POPRecord) {
+        w.field("mailbox", r.mailbox)
+        w.field("uidl", r.uidl)
+        w.field("state", r.state.rawValue)
+        w.field("attempts", r.attempts)
+        w.field("last_error", r.lastError)
+        w.field("first_seen_at", formatTime(r.firstSeenAt))
+        w.field("updated_at", formatTime(r.updatedAt))
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Messages whose delivery failed; they stay on the server and are tried at every pass.")
+        @OptionGroup var database: DatabaseOption
+        @Option(help: "At most this many.") var limit = 50
+        @Flag(help: "One JSON object per message, one per line.") var json = false
+        func run() throws {
+            try Admin.guarded {
+                let rows = try database.open().popFailures(limit: limit)
+                if json { jsonLines(rows, POPCommand.json); return }
+                if rows.isEmpty { print("no failed POP3 messages"); return }
+                print("\(pad("mailbox", 32)) \(pad("uidl", 24)) \(pad("attempts", 8)) \(pad("last try", 20)) last error")
+                for r in rows {
+                    print("\(pad(r.mailbox, 32)) \(pad(r.uidl, 24)) \(pad(String(r.attempts), 8)) \(pad(formatTime(r.updatedAt), 20)) \(r.lastError ?? "")")
+                }
             }
         }
     }

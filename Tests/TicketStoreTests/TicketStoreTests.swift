@@ -1,6 +1,49 @@
 import Foundation
+import PostgresStore
+import PostgresTestSupport
 import Testing
 @testable import TicketStore
+
+/// The stores the shared tests run against.
+enum Backend: String, CaseIterable, Sendable { case sqlite, postgres }
+
+/// A fresh store of one kind: a SQLite file in a folder of its own, or a schema of its own
+/// on the test PostgreSQL server (a test case is cancelled, with the reason, without one).
+final class TestStore {
+    let backend: Backend
+    private let keep: AnyObject
+    let store: SQLStore
+
+    init(_ backend: Backend) throws {
+        self.backend = backend
+        switch backend {
+        case .sqlite:
+            let t = try TempDB()
+            keep = t
+            store = try SQLiteStore(path: t.path)
+        case .postgres:
+            let db = try postgresDatabase()
+            keep = db
+            store = try PostgresStore(url: db.url, options: .init(migrate: true))
+        }
+    }
+
+    /// Another connection to the same database.
+    func reopen(readOnly: Bool = false) throws -> SQLStore {
+        switch keep {
+        case let t as TempDB: return try SQLiteStore(path: t.path, options: .init(readOnly: readOnly))
+        case let db as TestPostgres.Database: return try PostgresStore(url: db.url, options: .init(readOnly: readOnly))
+        default: fatalError("unknown backend")
+        }
+    }
+
+    var url: String? { (keep as? TestPostgres.Database)?.url }
+}
+
+/// A database on the test server, or the test case cancelled with the reason there is none.
+func postgresDatabase() throws -> TestPostgres.Database {
+    do { return try TestPostgres.database() } catch let e as TestPostgres.Unavailable { try Test.cancel(Comment(rawValue: e.message)) }
+}
 
 /// A fresh database file per test.
 final class TempDB {
@@ -21,7 +64,7 @@ func plan(subject: String = "Printer on fire", address: String? = "ann@example.o
                priority: "High", messageID: "m1@example.org", flagged: false, detail: "", attachments: attachments, notify: true)
 }
 
-func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p: TicketPlan = plan()) throws -> DeliveryOutcome {
+func deliver(_ store: SQLStore, key: String, raw: String = "raw message", _ p: TicketPlan = plan()) throws -> DeliveryOutcome {
     let bytes = Array(raw.utf8)
     return try bytes.withUnsafeBytes { b in
         try store.deliver(key: key, raw: b, rawSHA256: "digest", envelope: Envelope(sender: "ann@example.org", recipient: "helpdesk@wt.test", receivedAt: 1_800_000_000)) { _, _ in .newTicket(p) }
@@ -41,9 +84,9 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         #expect(try store.count(.tickets) == 0)
     }
 
-    @Test func deliversATicketWithEverythingInOneTransaction() throws {
-        let t = try TempDB()
-        let store = try SQLiteStore(path: t.path)
+    @Test(arguments: Backend.allCases) func deliversATicketWithEverythingInOneTransaction(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = t.store
         let pdf = Array("%PDF-1.4 tiny".utf8)
         let att = TicketPlan.Attachment(filename: "../../etc/passwd", contentType: "application/pdf", size: pdf.count,
                                         sha256: "abc", inline: false, contentID: nil, data: { sink in pdf.withUnsafeBufferPointer { sink($0) } })
@@ -63,9 +106,9 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         #expect(try store.count(.deliveries) == 1)
     }
 
-    @Test func sameKeyTwiceIsADuplicateAndWritesNothing() throws {
-        let t = try TempDB()
-        let store = try SQLiteStore(path: t.path)
+    @Test(arguments: Backend.allCases) func sameKeyTwiceIsADuplicateAndWritesNothing(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = t.store
         _ = try deliver(store, key: "k1")
         let again = try deliver(store, key: "k1", raw: "raw message")
         #expect(again == DeliveryOutcome(action: .duplicate, ticketNumber: 1))
@@ -73,15 +116,15 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         #expect(try store.count(.rawMessages) == 1)
     }
 
-    @Test func aFailureAfterRowsWereWrittenRollsEverythingBack() throws {
-        let t = try TempDB()
-        let store = try SQLiteStore(path: t.path)
+    @Test(arguments: Backend.allCases) func aFailureAfterRowsWereWrittenRollsEverythingBack(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = t.store
         var ticketsSeenInside: Int64 = -1
         // An attachment that hands over fewer bytes than it announced fails in writeBlob, after
         // the raw message, the requester, the ticket and its event were written.
         let short = TicketPlan.Attachment(filename: "a.bin", contentType: "application/octet-stream", size: 10, sha256: "x",
                                           inline: false, contentID: nil, data: { sink in
-            ticketsSeenInside = (try? store.connection.scalar("SELECT count(*) FROM tickets")?.int) ?? -1
+            ticketsSeenInside = (try? store.db.scalar("SELECT count(*) FROM tickets")?.int) ?? -1
             [UInt8](repeating: 1, count: 3).withUnsafeBufferPointer { sink($0) }
         })
         let e = try #require(throws: StoreError.self) { try deliver(store, key: "k", plan(address: "new@example.org", attachments: [short])) }
@@ -90,15 +133,15 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         for what in [CountedThing.tickets, .rawMessages, .deliveries, .outbox, .users, .attachments] {
             #expect(try store.count(what) == 0, "\(what.rawValue)")
         }
-        #expect(try store.connection.scalar("SELECT count(*) FROM ticket_events")?.int == 0)
+        #expect(try store.db.scalar("SELECT count(*) FROM ticket_events")?.int == 0)
         // The connection is usable after the rollback.
         _ = try deliver(store, key: "k2")
         #expect(try store.count(.tickets) == 1)
     }
 
-    @Test func attachmentBytesAreStoredOncePerDigest() throws {
-        let t = try TempDB()
-        let store = try SQLiteStore(path: t.path)
+    @Test(arguments: Backend.allCases) func attachmentBytesAreStoredOncePerDigest(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = t.store
         var produced = 0
         let bytes = Array(repeating: UInt8(7), count: 1000)
         func att() -> TicketPlan.Attachment {
@@ -108,41 +151,39 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         _ = try deliver(store, key: "k1", plan(attachments: [att()]))
         _ = try deliver(store, key: "k2", plan(attachments: [att()]))
         #expect(produced == 1)
-        #expect(try store.connection.scalar("SELECT count(*) FROM blobs")?.int == 1)
+        #expect(try store.db.scalar("SELECT count(*) FROM blobs")?.int == 1)
         #expect(try store.count(.attachments) == 2)
     }
 
-    @Test func attachmentsInTheRawMessageAreStoredAsARange() throws {
-        let t = try TempDB()
-        let store = try SQLiteStore(path: t.path)
+    @Test(arguments: Backend.allCases) func attachmentsInTheRawMessageAreStoredAsARange(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = t.store
         var produced = 0
         let att = TicketPlan.Attachment(filename: "a.txt", contentType: "text/plain", size: 7, sha256: "d", inline: false, contentID: nil,
                                         rawRange: (4..<11, "identity"), data: { _ in produced += 1 })
         _ = try deliver(store, key: "k1", raw: "raw message", plan(attachments: [att]))
         #expect(produced == 0)
-        #expect(try store.connection.scalar("SELECT count(*) FROM blobs")?.int == 0)
+        #expect(try store.db.scalar("SELECT count(*) FROM blobs")?.int == 0)
         let id = try #require(try store.ticket(number: 1)?.attachments.first?.id)
         #expect(try store.attachment(id: id)?.1 == .encoded(Array("message".utf8), encoding: "identity"))
     }
 
-    @Test func requesterIsMatchedAcrossAddressListsAnyCase() throws {
-        let t = try TempDB()
-        let store = try SQLiteStore(path: t.path)
-        try store.connection.execute("""
-            INSERT INTO users (id, name, role, emails, created_at) VALUES (7, 'Jane Doe', 'end_user', 'jdoe@corp.example;jane@home.example', 0);
-            INSERT INTO user_addresses (address, user_id) VALUES ('jdoe@corp.example', 7), ('jane@home.example', 7);
-            """)
+    @Test(arguments: Backend.allCases) func requesterIsMatchedAcrossAddressListsAnyCase(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = t.store
+        try store.db.execute("INSERT INTO users (id, name, role, emails, created_at) VALUES (7, 'Jane Doe', 'end_user', 'jdoe@corp.example;jane@home.example', 0)")
+        try store.db.execute("INSERT INTO user_addresses (address, user_id) VALUES ('jdoe@corp.example', 7), ('jane@home.example', 7)")
         _ = try deliver(store, key: "k1", plan(address: "JANE@Home.Example", name: "J."))
         #expect(try store.ticket(number: 1)?.summary.requester == "Jane Doe")
         #expect(try store.count(.users) == 1)
     }
 
-    @Test func unknownSendersBecomeEndUsersUnlessTurnedOff() throws {
-        let t = try TempDB()
-        let store = try SQLiteStore(path: t.path)
+    @Test(arguments: Backend.allCases) func unknownSendersBecomeEndUsersUnlessTurnedOff(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = t.store
         _ = try deliver(store, key: "k1", plan(address: "new@example.org", name: nil))
         #expect(try store.ticket(number: 1)?.summary.requester == "new@example.org")
-        try store.connection.execute("UPDATE settings SET value = 'false' WHERE key = 'create_unknown_users'")
+        try store.db.execute("UPDATE settings SET value = 'false' WHERE key = 'create_unknown_users'")
         _ = try deliver(store, key: "k2", plan(address: "other@example.org", name: "Other"))
         #expect(try store.ticket(number: 2)?.summary.requester == nil)
         #expect(try store.count(.users) == 1)
@@ -189,9 +230,9 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         #expect(s.hasSuffix(".pdf"))
     }
 
-    @Test func theRuleIndexIsStoredForOneRulesVersion() throws {
-        let t = try TempDB()
-        let store = try SQLiteStore(path: t.path)
+    @Test(arguments: Backend.allCases) func theRuleIndexIsStoredForOneRulesVersion(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = t.store
         #expect(try store.configuration().storedRulesIndex == nil)
         try store.configuration().saveRulesIndex([1, 2, 3])
         let stored = try #require(try store.configuration().storedRulesIndex)
@@ -200,7 +241,7 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         try store.addTicketType(TicketTypeRecord(name: "Network", technician: nil, notifyEmails: []))
         #expect(try store.configuration().storedRulesIndex == nil)
         // A read-only store never writes it.
-        let ro = try SQLiteStore(path: t.path, options: .init(readOnly: true))
+        let ro = try t.reopen(readOnly: true)
         try ro.configuration().saveRulesIndex([9])
         #expect(try store.configuration().storedRulesIndex == nil)
     }
@@ -252,9 +293,9 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
 
     // MARK: Users from mail
 
-    @Test func aSenderNeverTakesOrBlocksAName() throws {
-        let t = try TempDB()
-        let store = try SQLiteStore(path: t.path)
+    @Test(arguments: Backend.allCases) func aSenderNeverTakesOrBlocksAName(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = t.store
         _ = try deliver(store, key: "k1", plan(address: "evil@attacker.example", name: "Jane Doe"))
         #expect(try store.ticket(number: 1)?.summary.requester == "Jane Doe <evil@attacker.example>")
         // The administrator's Jane Doe is added as if the sender had never written.
@@ -266,9 +307,9 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         _ = try store.applyConfiguration(exported)
     }
 
-    @Test func anAdministratorsUserTakesAnAddressFromASenderAndItsTickets() throws {
-        let t = try TempDB()
-        let store = try SQLiteStore(path: t.path)
+    @Test(arguments: Backend.allCases) func anAdministratorsUserTakesAnAddressFromASenderAndItsTickets(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = t.store
         _ = try deliver(store, key: "k1", plan(address: "ann@example.org", name: "Ann"))
         try store.addUser(UserRecord(name: "Ann Example", role: .endUser, emails: ["ann@example.org", "ann@home.example"]))
         #expect(try store.users().map(\.name) == ["Ann Example"])
@@ -279,9 +320,9 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         #expect(throws: InvalidInput.self) { try store.addUser(UserRecord(name: "ann example", role: .endUser, emails: [])) }
     }
 
-    @Test func aSenderWhoseAddressIsAUsersNameStillBecomesAUser() throws {
-        let t = try TempDB()
-        let store = try SQLiteStore(path: t.path)
+    @Test(arguments: Backend.allCases) func aSenderWhoseAddressIsAUsersNameStillBecomesAUser(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = t.store
         try store.addUser(UserRecord(name: "bob@example.org", role: .endUser, emails: []))
         _ = try deliver(store, key: "k1", plan(address: "bob@example.org", name: nil))
         #expect(try store.count(.users) == 2)
@@ -292,8 +333,8 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
         let t = try TempDB()
         do {
             let c = try Connection(path: t.path, options: .init())
-            for m in Schema.migrations.prefix(4) { try c.execute(m.sql) }
-            try c.execute("""
+            for m in Schema.migrations.prefix(4) { try c.executeScript(m.sql) }
+            try c.executeScript("""
                 PRAGMA user_version = 4;
                 INSERT INTO users (name, role, emails, created_at) VALUES ('Jane Doe', 'technician', 'jdoe@corp.example', 1),
                     ('Jane Doe', 'end_user', 'evil@attacker.example', 2), ('jane doe', 'end_user', '', 3);
@@ -306,9 +347,9 @@ func deliver(_ store: SQLiteStore, key: String, raw: String = "raw message", _ p
 
     // MARK: Secrets
 
-    @Test func passwordsLeaveTheExportOnlyWhenAskedAndApplyKeepsThem() throws {
-        let t = try TempDB()
-        let store = try SQLiteStore(path: t.path)
+    @Test(arguments: Backend.allCases) func passwordsLeaveTheExportOnlyWhenAskedAndApplyKeepsThem(_ backend: Backend) throws {
+        let t = try TestStore(backend)
+        let store = t.store
         _ = try store.setSetting("smtp_password", "hunter2")
         #expect(!(try store.exportConfiguration().settings.contains { $0.0 == "smtp_password" }))
         #expect(try store.exportConfiguration(withSecrets: true).settings.contains { $0 == ("smtp_password", "hunter2") })
