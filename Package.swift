@@ -59,7 +59,7 @@ let package = Package(
             "DeliverCLI", "Delivery", "TicketStore", "MailTransport", "MailMessage", "CLIKit", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: settings),
         // wt-deliver with libcurl (and libpq): --pop, and databases named by URL.
-        .executableTarget(name: "wt-deliver-net", dependencies: ["DeliverCLI", "Fetch", "CLIKit"], swiftSettings: settings),
+        .executableTarget(name: "wt-deliver-net", dependencies: ["DeliverCLI", "Fetch", "CLIKit", "PostgresStore"], swiftSettings: settings),
         // Pure: outgoing mail as bytes (headers safe from injection, MIME, encodings). No I/O.
         .target(name: "MailCompose", swiftSettings: settings),
         // Outbox -> recipients -> composed mail -> transport; claims that survive a notifier's death.
@@ -68,7 +68,7 @@ let package = Package(
         ], swiftSettings: settings),
         .executableTarget(
             name: "wt-notify",
-            dependencies: ["Notify", "TicketStore", "CLIKit", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Notify", "TicketStore", "PostgresStore", "CLIKit", .product(name: "Logging", package: "swift-log")],
             swiftSettings: settings
         ),
         // libFuzzer target for the parser (make fuzz); built normally, it replays inputs.
@@ -76,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "wt-admin",
             dependencies: [
-                "TicketStore", "CLIKit", "Rules", "MailMessage",
+                "TicketStore", "PostgresStore", "CLIKit", "Rules", "MailMessage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: settings

@@ -207,6 +207,8 @@ public struct Deliver {
     /// Opens the store `databasePath` names: a SQLite file, or a URL another build knows.
     public func openStore(busyTimeoutMilliseconds: Int32, readOnly: Bool = false) throws -> any TicketStore {
         if isDatabaseURL(databasePath) {
+            // A command line is every user's to read (ps): the password goes elsewhere.
+            if let db, redactPassword(in: db) != db { throw PasswordInArguments() }
             guard let open = Extensions.openURLStore else { throw StoreUnavailable(database: databasePath) }
             return try open(databasePath, readOnly, busyTimeoutMilliseconds)
         }
@@ -401,22 +403,21 @@ public func isDatabaseURL(_ db: String) -> Bool {
     db.hasPrefix("postgresql://") || db.hasPrefix("postgres://")
 }
 
+struct PasswordInArguments: Error, CustomStringConvertible {
+    var description: String {
+        "a password in --db is visible to every user of this machine: put it in ~/.pgpass, PGPASSFILE or a service file (or name the database in WT_DB)"
+    }
+}
+
 struct StoreUnavailable: Error, CustomStringConvertible {
     let database: String
     var description: String { "this wt-deliver cannot open \(redactedDatabase(database)): it needs wt-deliver-net beside it" }
 }
 
-/// A database string fit for a log: a URL's password is left out.
+/// A database string fit for a log: a URL's password is left out (in its user part or a
+/// password= parameter).
 public func redactedDatabase(_ db: String) -> String {
-    guard isDatabaseURL(db), let colon = db.firstIndex(of: ":") else { return db }
-    let schemeEnd = db.index(colon, offsetBy: 3)
-    let rest = db[schemeEnd...]
-    let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
-    let authority = rest[..<authorityEnd]
-    guard let at = authority.lastIndex(of: "@") else { return db }
-    let userInfo = authority[..<at]
-    guard let passwordColon = userInfo.firstIndex(of: ":") else { return db }
-    return String(db[..<schemeEnd]) + userInfo[..<passwordColon] + ":(password)" + String(rest[at...])
+    isDatabaseURL(db) ? redactPassword(in: db) : db
 }
 
 public func environment(_ name: String) -> String? {

@@ -52,6 +52,16 @@ final class PGConnection: SQLDriver {
 
     var isBroken: Bool { PQstatus(conn) == CONNECTION_BAD }
 
+    /// Between transactions, a connection the server closed (a restart) is made again, so
+    /// that a long-running notifier or fetcher goes on; inside one, the error stands.
+    private func reconnectIfBroken() throws {
+        guard depth == 0, isBroken else { return }
+        PQreset(conn)
+        if isBroken {
+            throw StoreError(sqlState: "08001", message: Self.trim(String(cString: PQerrorMessage(conn))), context: "connecting again to \(name)")
+        }
+    }
+
     // MARK: Statements
 
     /// `?` and `?N` outside quotes and comments, as `$n`; translated once per statement text.
@@ -157,6 +167,7 @@ final class PGConnection: SQLDriver {
 
     /// Runs one statement with `values` (and a last bytea value of `extra`'s bytes, not copied).
     func run(_ sql: String, _ values: [SQLValue], extra: UnsafeRawBufferPointer? = nil) throws -> Result {
+        try reconnectIfBroken()
         let text = values.isEmpty && extra == nil ? sql : translate(sql)
         var storage: [UInt8] = []
         var spans: [(offset: Int, count: Int)] = []
@@ -263,6 +274,7 @@ final class PGConnection: SQLDriver {
     }
 
     func executeScript(_ sql: String) throws {
+        try reconnectIfBroken()
         guard let res = PQexec(conn, sql) else { throw error(nil, String(sql.prefix(60))) }
         defer { PQclear(res) }
         switch PQresultStatus(res) {
@@ -301,16 +313,17 @@ final class PGConnection: SQLDriver {
 
     private func once<T>(_ isolation: Isolation, _ body: () throws -> T) throws -> T {
         try executeScript(isolation == .serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN ISOLATION LEVEL READ COMMITTED")
+        // Until COMMIT has answered: a connection lost in the meantime is never made again
+        // under the transaction (a COMMIT on a new session would report success for nothing).
         depth = 1
+        defer { depth = 0 }
         let result: T
         do {
             result = try body()
         } catch {
-            depth = 0
             if !isBroken { _ = try? executeScript("ROLLBACK") }
             throw error
         }
-        depth = 0
         do {
             try executeScript("COMMIT")
         } catch let e as StoreError where e.sqlState?.hasPrefix("08") == true || e.sqlState?.hasPrefix("57") == true || isBroken {
@@ -325,8 +338,8 @@ final class PGConnection: SQLDriver {
         try executeScript("BEGIN ISOLATION LEVEL SERIALIZABLE")
         depth = 1
         defer {
-            depth = 0
             if !isBroken { _ = try? executeScript("ROLLBACK") }
+            depth = 0
         }
         return try body()
     }

@@ -14,6 +14,8 @@ public final class PostgresStore: SQLStore {
     let connection: PGConnection
     /// The database as named, without its password.
     public let name: String
+    /// The schema version found when opening (0: none), before any migration.
+    public private(set) var schemaBefore = 0
 
     public struct Options: Sendable {
         /// Create or migrate the schema (wt-admin init); otherwise a missing or older schema
@@ -35,6 +37,7 @@ public final class PostgresStore: SQLStore {
         name = connection.name
         super.init(driver: connection, readOnly: options.readOnly)
         let current = try Self.version(connection)
+        schemaBefore = current
         if current == Self.schemaVersion { return }
         if current > Self.schemaVersion {
             throw StoreError(sqlState: "55000", message: "database schema \(current) is newer than this wt (\(Self.schemaVersion))", context: name)

@@ -179,7 +179,7 @@ enum PostgresSchema {
         CREATE TABLE pop_messages (
             mailbox TEXT NOT NULL,
             uidl TEXT NOT NULL,
-            state TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('delivered', 'failed')),
             delivery_key TEXT,
             attempts BIGINT NOT NULL DEFAULT 0,
             last_error TEXT,
@@ -187,6 +187,7 @@ enum PostgresSchema {
             updated_at BIGINT NOT NULL,
             PRIMARY KEY (mailbox, uidl)
         );
+        CREATE INDEX pop_messages_failed ON pop_messages (state, updated_at);
         """),
     ]
 }

@@ -4,7 +4,7 @@ public func isPostgresURL(_ s: String) -> Bool {
     s.hasPrefix("postgresql://") || s.hasPrefix("postgres://")
 }
 
-/// `s` with any password in it replaced by "***": the user-info part of a URI
+/// `s` with any password in it replaced by "(password)": the user-info part of a URI
 /// ("postgresql://user:secret@host") and a `password=` parameter, in a URI's query or a
 /// keyword/value string. Nothing that names a database is printed or logged unredacted.
 public func redactPassword(in s: String) -> String {
@@ -19,7 +19,7 @@ public func redactPassword(in s: String) -> String {
         if let at = authority.lastIndex(of: "@") {
             let userInfo = authority[..<at]
             if let colon = userInfo.firstIndex(of: ":") {
-                result += userInfo[..<colon] + ":***"
+                result += userInfo[..<colon] + ":(password)"
             } else {
                 result += userInfo
             }
@@ -46,7 +46,7 @@ public func redactPassword(in s: String) -> String {
         } else {
             while end < rest.endIndex, rest[end] != "&", rest[end] != " " { end = rest.index(after: end) }
         }
-        result += "***"
+        result += "(password)"
         rest = rest[end...]
     }
     return result + rest

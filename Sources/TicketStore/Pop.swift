@@ -26,7 +26,7 @@ public protocol POPLedger: AnyObject {
     func popFailures(limit: Int) throws -> [POPRecord]
 }
 
-extension SQLiteStore: POPLedger {
+extension SQLStore: POPLedger {
     private static let popColumns = "mailbox, uidl, state, delivery_key, attempts, last_error, first_seen_at, updated_at"
 
     private func popRecord(_ r: [SQLValue]) -> POPRecord {
@@ -37,7 +37,7 @@ extension SQLiteStore: POPLedger {
 
     public func popRecords(mailbox: String) throws -> [String: POPRecord] {
         var out: [String: POPRecord] = [:]
-        for r in try connection.query("SELECT \(Self.popColumns) FROM pop_messages WHERE mailbox = ?", [.text(mailbox)]) {
+        for r in try db.query("SELECT \(Self.popColumns) FROM pop_messages WHERE mailbox = ?", [.text(mailbox)]) {
             let rec = popRecord(r)
             out[rec.uidl] = rec
         }
@@ -45,8 +45,8 @@ extension SQLiteStore: POPLedger {
     }
 
     public func recordPOPDelivered(mailbox: String, uidl: String, key: String, now: Int64) throws {
-        try connection.transaction {
-            try connection.query("""
+        try db.transaction(.readCommitted) {
+            try db.execute("""
                 INSERT INTO pop_messages (mailbox, uidl, state, delivery_key, attempts, first_seen_at, updated_at)
                 VALUES (?, ?, 'delivered', ?, 0, ?, ?)
                 ON CONFLICT (mailbox, uidl) DO UPDATE SET state = 'delivered', delivery_key = excluded.delivery_key,
@@ -57,8 +57,8 @@ extension SQLiteStore: POPLedger {
 
     @discardableResult
     public func recordPOPFailure(mailbox: String, uidl: String, error: String, now: Int64) throws -> Int {
-        try connection.transaction {
-            let rows = try connection.query("""
+        try db.transaction(.readCommitted) {
+            let rows = try db.query("""
                 INSERT INTO pop_messages (mailbox, uidl, state, attempts, last_error, first_seen_at, updated_at)
                 VALUES (?, ?, 'failed', 1, ?, ?, ?)
                 ON CONFLICT (mailbox, uidl) DO UPDATE SET state = 'failed', attempts = pop_messages.attempts + 1,
@@ -72,15 +72,15 @@ extension SQLiteStore: POPLedger {
     public func forgetPOP(mailbox: String, keeping present: Set<String>) throws {
         let known = try popRecords(mailbox: mailbox).keys.filter { !present.contains($0) }
         guard !known.isEmpty else { return }
-        try connection.transaction {
+        try db.transaction(.readCommitted) {
             for uidl in known {
-                try connection.query("DELETE FROM pop_messages WHERE mailbox = ? AND uidl = ?", [.text(mailbox), .text(uidl)])
+                try db.execute("DELETE FROM pop_messages WHERE mailbox = ? AND uidl = ?", [.text(mailbox), .text(uidl)])
             }
         }
     }
 
     public func popFailures(limit: Int) throws -> [POPRecord] {
-        try connection.query("SELECT \(Self.popColumns) FROM pop_messages WHERE state = 'failed' ORDER BY updated_at DESC, uidl LIMIT ?",
+        try db.query("SELECT \(Self.popColumns) FROM pop_messages WHERE state = 'failed' ORDER BY updated_at DESC, uidl LIMIT ?",
                              [.int(Int64(limit))]).map(popRecord)
     }
 }

@@ -6,12 +6,15 @@ import Glibc
 import ArgumentParser
 import CLIKit
 import MailMessage
+import PostgresStore
 import TicketStore
 
 let defaultDatabasePath = "/var/lib/wt/wt.db"
 
 struct DatabaseOption: ParsableArguments {
-    @Option(name: .long, help: "The ticket database (default: $WT_DB, else \(defaultDatabasePath)).")
+    @Option(name: .long, help: ArgumentHelp(
+        "The ticket database (default: $WT_DB, else \(defaultDatabasePath)).",
+        discussion: "A SQLite file, or a PostgreSQL database as a libpq URI (postgresql://user@host/db); its password goes in ~/.pgpass, PGPASSFILE or a service file, never on the command line."))
     var db: String?
 
     var path: String {
@@ -20,12 +23,26 @@ struct DatabaseOption: ParsableArguments {
         return defaultDatabasePath
     }
 
+    /// The database as it may be shown: no password.
+    var shown: String { redactPassword(in: path) }
+
     /// Opens an existing database; a missing file is an error here (only init creates one).
     func open() throws -> SQLStore {
+        if isPostgresURL(path) {
+            try checkNoPasswordInArguments()
+            return try PostgresStore(url: path, options: .init(applicationName: "wt-admin"))
+        }
         if access(path, F_OK) != 0 {
             throw AdminError("no database at \(path) (create it with: wt-admin init --db \(path))")
         }
         return try SQLiteStore(path: path, options: .init(busyTimeoutMilliseconds: 10_000, create: false))
+    }
+
+    /// Every user can read a command line (ps): a password there is refused.
+    func checkNoPasswordInArguments() throws {
+        if let db, redactPassword(in: db) != db {
+            throw AdminError("a password in --db is visible to every user of this machine: put it in ~/.pgpass, PGPASSFILE or a service file (or name the database in WT_DB)")
+        }
     }
 }
 
@@ -67,6 +84,25 @@ struct Init: ParsableCommand {
 
     func run() throws {
         try Admin.guarded {
+            if isPostgresURL(database.path) {
+                try database.checkNoPasswordInArguments()
+                let store = try PostgresStore(url: database.path, options: .init(migrate: true, applicationName: "wt-admin"))
+                let before = store.schemaBefore
+                if json {
+                    var w = JSONWriter()
+                    w.beginObject()
+                    w.field("database", store.name)
+                    w.field("schema", PostgresStore.schemaVersion)
+                    w.field("created", before == 0)
+                    w.endObject()
+                    writeOut(w.out + [10])
+                    return
+                }
+                let v = PostgresStore.schemaVersion
+                print(before == v ? "\(store.name): schema \(v), up to date"
+                                  : before == 0 ? "\(store.name): created (schema \(v))" : "\(store.name): migrated from schema \(before) to \(v)")
+                return
+            }
             let existed = access(database.path, F_OK) == 0
             let store = try SQLiteStore(path: database.path)
             let narrowed = store.restrictFileModes()

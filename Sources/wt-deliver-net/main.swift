@@ -6,7 +6,12 @@ import Glibc
 import CLIKit
 import DeliverCLI
 import Fetch
+import PostgresStore
 
 Extensions.fetch = { command in FetchCommand(command).run() }
+// A shared PostgreSQL store: its schema is made by wt-admin init, never here.
+Extensions.openURLStore = { url, readOnly, _ in
+    try PostgresStore(url: url, options: .init(readOnly: readOnly, applicationName: "wt-deliver"))
+}
 
 commandLineMain { command in command.runMapped() }

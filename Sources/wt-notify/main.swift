@@ -6,6 +6,7 @@ import Glibc
 import CLIKit
 import Logging
 import Notify
+import PostgresStore
 import TicketStore
 
 let usage = """
@@ -15,7 +16,9 @@ let usage = """
     about new and updated tickets, and technicians' answers.
 
     Options:
-      --db PATH            the ticket database (default: $WT_DB, else /var/lib/wt/wt.db)
+      --db PATH            the ticket database (default: $WT_DB, else /var/lib/wt/wt.db): a
+                           SQLite file or a postgresql:// URI (its password in ~/.pgpass,
+                           PGPASSFILE or a service file, never here)
       --once               send what is due, then exit (the default; for cron)
       --watch              keep sending; stop cleanly on SIGTERM
       --interval SECONDS   with --watch: how often to look for new mail (default 10)
@@ -91,15 +94,29 @@ var hostname = [CChar](repeating: 0, count: 256)
 gethostname(&hostname, hostname.count - 1)
 let worker = "\(String(cString: hostname)):\(getpid())"
 
-let store: SQLiteStore
+let store: SQLStore
+let shownDatabase = redactPassword(in: options.path)
 do {
-    guard access(options.path, F_OK) == 0 else {
-        writeErr("wt-notify: no database at \(options.path) (create it with: wt-admin init --db \(options.path))\n")
-        exit(78)
+    if isPostgresURL(options.path) {
+        // Notifiers on several hosts share it: claims are row locks (SKIP LOCKED) and leases.
+        if let db = options.db, redactPassword(in: db) != db {
+            writeErr("wt-notify: a password in --db is visible to every user of this machine: put it in ~/.pgpass, PGPASSFILE or a service file (or name the database in WT_DB)\n")
+            exit(64)
+        }
+        store = try PostgresStore(url: options.path, options: .init(applicationName: "wt-notify"))
+    } else {
+        guard access(options.path, F_OK) == 0 else {
+            writeErr("wt-notify: no database at \(options.path) (create it with: wt-admin init --db \(options.path))\n")
+            exit(78)
+        }
+        store = try SQLiteStore(path: options.path, options: .init(busyTimeoutMilliseconds: 30_000, create: false, syncEveryCommit: false))
     }
-    store = try SQLiteStore(path: options.path, options: .init(busyTimeoutMilliseconds: 30_000, create: false, syncEveryCommit: false))
+} catch let e as StoreError where e.isTransient && isPostgresURL(options.path) {
+    // A server that is down or restarting: the timer (or the MTA's next message) runs us again.
+    writeErr("wt-notify: cannot open \(shownDatabase): \(e)\n")
+    exit(75)
 } catch {
-    writeErr("wt-notify: cannot open \(options.path): \(error)\n")
+    writeErr("wt-notify: cannot open \(shownDatabase): \(error)\n")
     exit(78)
 }
 let notifier = Notifier(store: store, logger: logger, worker: worker, clock: now)

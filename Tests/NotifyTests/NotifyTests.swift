@@ -6,7 +6,17 @@ import MailCompose
 import MailMessage
 import MailTransport
 @testable import Notify
+import PostgresStore
+import PostgresTestSupport
 @testable import TicketStore
+
+/// The stores the tests run against.
+enum Backend: String, CaseIterable, Sendable { case sqlite, postgres }
+
+/// A database on the test server, or the test case cancelled with the reason there is none.
+func postgresDatabase() throws -> TestPostgres.Database {
+    do { return try TestPostgres.database() } catch let e as TestPostgres.Unavailable { try Test.cancel(Comment(rawValue: e.message)) }
+}
 
 /// Keeps what it is given, as a mail server would, and fails on demand. The transports
 /// themselves are tested against real servers in their own suite.
@@ -27,14 +37,24 @@ final class RecordingTransport: MailTransport {
 
 final class NotifyDesk {
     let dir: URL
-    let store: SQLiteStore
+    let store: SQLStore
+    /// The PostgreSQL database, kept while the desk lives.
+    let postgres: TestPostgres.Database?
     let transport = RecordingTransport()
     var now: Int64 = 1_800_000_000
 
-    init() throws {
+    init(_ backend: Backend = .sqlite) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("wt-notify-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        store = try SQLiteStore(path: dir.appendingPathComponent("wt.db").path)
+        switch backend {
+        case .sqlite:
+            postgres = nil
+            store = try SQLiteStore(path: dir.appendingPathComponent("wt.db").path)
+        case .postgres:
+            let db = try postgresDatabase()
+            postgres = db
+            store = try PostgresStore(url: db.url, options: .init(migrate: true))
+        }
         try store.addUser(UserRecord(name: "Tom Tech", role: .technician, emails: ["tom@helpdesk.example.com"]))
         try store.updateTicketType(named: "General", to: TicketTypeRecord(name: "General", technician: "Tom Tech", notifyEmails: ["noc@helpdesk.example.com"]))
         _ = try store.setSetting("from_email", "helpdesk@helpdesk.example.com")
@@ -59,8 +79,8 @@ final class NotifyDesk {
 let newTicket = "From: Ann Customer <ann@customer.example.org>\r\nTo: helpdesk@helpdesk.example.com\r\nSubject: Printer on fire\r\nMessage-ID: <ticket-1@customer.example.org>\r\n\r\nIt burns.\r\n"
 
 @Suite struct NotifierTests {
-    @Test func aNewTicketIsMailedToItsTechnicianRequesterAndTypeAddresses() throws {
-        let d = try NotifyDesk()
+    @Test(arguments: Backend.allCases) func aNewTicketIsMailedToItsTechnicianRequesterAndTypeAddresses(_ backend: Backend) throws {
+        let d = try NotifyDesk(backend)
         try d.deliver(newTicket)
         let r = try d.notifier().runOnce()
         #expect(r.sent == 3)
@@ -79,8 +99,8 @@ let newTicket = "From: Ann Customer <ann@customer.example.org>\r\nTo: helpdesk@h
         #expect(try d.store.countNotifications(state: "sent") == 3)
     }
 
-    @Test func settingsDecideWhoIsTold() throws {
-        let d = try NotifyDesk()
+    @Test(arguments: Backend.allCases) func settingsDecideWhoIsTold(_ backend: Backend) throws {
+        let d = try NotifyDesk(backend)
         _ = try d.store.setSetting("email_end_user_on_create", "false")
         _ = try d.store.setSetting("email_technician_on_create", "false")
         try d.deliver(newTicket)
@@ -88,8 +108,8 @@ let newTicket = "From: Ann Customer <ann@customer.example.org>\r\nTo: helpdesk@h
         #expect(d.sentTo() == ["noc@helpdesk.example.com"])
     }
 
-    @Test func theSenderOfAFollowUpIsNotToldUnlessSelfNotify() throws {
-        let d = try NotifyDesk()
+    @Test(arguments: Backend.allCases) func theSenderOfAFollowUpIsNotToldUnlessSelfNotify(_ backend: Backend) throws {
+        let d = try NotifyDesk(backend)
         try d.deliver(newTicket)
         _ = try d.notifier().runOnce()
         d.transport.sent = []
@@ -103,8 +123,8 @@ let newTicket = "From: Ann Customer <ann@customer.example.org>\r\nTo: helpdesk@h
         #expect(d.sentTo() == ["ann@customer.example.org", "tom@helpdesk.example.com"])
     }
 
-    @Test func aTechniciansAnswerReachesTheRequesterWithItsText() throws {
-        let d = try NotifyDesk()
+    @Test(arguments: Backend.allCases) func aTechniciansAnswerReachesTheRequesterWithItsText(_ backend: Backend) throws {
+        let d = try NotifyDesk(backend)
         try d.deliver(newTicket)
         _ = try d.notifier().runOnce()
         d.transport.sent = []
@@ -115,25 +135,25 @@ let newTicket = "From: Ann Customer <ann@customer.example.org>\r\nTo: helpdesk@h
         #expect(body.hasPrefix("Switch it off & unplug <it>."))
     }
 
-    @Test func automaticMailIsNeverAnswered() throws {
-        let d = try NotifyDesk()
+    @Test(arguments: Backend.allCases) func automaticMailIsNeverAnswered(_ backend: Backend) throws {
+        let d = try NotifyDesk(backend)
         try d.deliver(newTicket.replacingOccurrences(of: "Subject:", with: "Auto-Submitted: auto-generated\r\nSubject:"))
         _ = try d.notifier().runOnce()
         #expect(d.sentTo() == ["noc@helpdesk.example.com", "tom@helpdesk.example.com"])
         #expect(try d.store.notifications(state: "suppressed").map(\.address) == ["ann@customer.example.org"])
     }
 
-    @Test func bouncingAddressesReceiveNothing() throws {
-        let d = try NotifyDesk()
-        try d.store.connection.execute("INSERT INTO bouncing_addresses (address, first_at, last_at) VALUES ('ANN@customer.example.org', 0, 0)")
+    @Test(arguments: Backend.allCases) func bouncingAddressesReceiveNothing(_ backend: Backend) throws {
+        let d = try NotifyDesk(backend)
+        try d.store.db.execute("INSERT INTO bouncing_addresses (address, first_at, last_at) VALUES ('ANN@customer.example.org', 0, 0)")
         try d.deliver(newTicket)
         _ = try d.notifier().runOnce()
         #expect(!d.sentTo().contains("ann@customer.example.org"))
         #expect(try d.store.notifications(state: "suppressed").first?.reason.contains("bouncing") == true)
     }
 
-    @Test func limitsHoldMailBackAndRecordIt() throws {
-        let d = try NotifyDesk()
+    @Test(arguments: Backend.allCases) func limitsHoldMailBackAndRecordIt(_ backend: Backend) throws {
+        let d = try NotifyDesk(backend)
         _ = try d.store.setSetting("max_mails_per_recipient_per_day", "2")
         for i in 1...3 {
             try d.deliver(newTicket.replacingOccurrences(of: "ticket-1@", with: "ticket-\(i)@").replacingOccurrences(of: "on fire", with: "on fire \(i)"))
@@ -147,8 +167,8 @@ let newTicket = "From: Ann Customer <ann@customer.example.org>\r\nTo: helpdesk@h
         #expect(try d.notifier().runOnce().sent == 1)
     }
 
-    @Test func temporaryFailuresWaitAndPermanentOnesAreKept() throws {
-        let d = try NotifyDesk()
+    @Test(arguments: Backend.allCases) func temporaryFailuresWaitAndPermanentOnesAreKept(_ backend: Backend) throws {
+        let d = try NotifyDesk(backend)
         try d.deliver(newTicket)
         d.transport.failNext = [.temporary, .permanent]
         let r = try d.notifier().runOnce()
@@ -162,8 +182,8 @@ let newTicket = "From: Ann Customer <ann@customer.example.org>\r\nTo: helpdesk@h
         #expect(try d.store.countNotifications(state: "queued") == 0)
     }
 
-    @Test func twoNotifiersNeverClaimTheSameMail() throws {
-        let d = try NotifyDesk()
+    @Test(arguments: Backend.allCases) func twoNotifiersNeverClaimTheSameMail(_ backend: Backend) throws {
+        let d = try NotifyDesk(backend)
         for i in 1...20 { try d.deliver(newTicket.replacingOccurrences(of: "ticket-1@", with: "ticket-\(i)@")) }
         let a = d.notifier("a"), b = d.notifier("b")
         a.batch = 7
@@ -180,6 +200,49 @@ let newTicket = "From: Ann Customer <ann@customer.example.org>\r\nTo: helpdesk@h
         let third = try d.store.claimNotifications(worker: "b", now: d.now, lease: 300, limit: 100)
         #expect(third.count == 60)
         _ = b
+    }
+}
+
+@Suite struct SharedNotifierTests {
+    /// Two notifiers, each on a connection of its own as on two hosts, running at once.
+    @Test func twoNotifiersOnTwoHostsSendEveryMailOnce() throws {
+        let d = try NotifyDesk(.postgres)
+        for i in 1...20 { try d.deliver(newTicket.replacingOccurrences(of: "ticket-1@", with: "ticket-\(i)@")) }
+        let url = try #require(d.postgres?.url)
+        let now = d.now
+        let lock = NSLock()
+        nonisolated(unsafe) var sent: [[UInt8]] = []
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let store = try! PostgresStore(url: url)
+            let transport = RecordingTransport()
+            let n = Notifier(store: store, logger: Logger(label: "test"), worker: "host\(i)", clock: { now }, makeTransport: { _ in transport })
+            n.batch = 3
+            _ = try! n.runOnce()
+            lock.lock()
+            sent += transport.sent.map(\.bytes)
+            lock.unlock()
+        }
+        #expect(sent.count == 60)
+        let ids = sent.compactMap { Message.parse($0).messageID }
+        #expect(Set(ids).count == 60)
+        #expect(try d.store.countNotifications(state: "sent") == 60)
+    }
+
+    @Test func aClaimSkipsRowsAnotherNotifierIsClaimingInsteadOfWaiting() throws {
+        let d = try NotifyDesk(.postgres)
+        try d.deliver(newTicket)
+        var report = NotifyReport()
+        try d.notifier().expandAll(&report)
+        let other = try PostgresStore(url: try #require(d.postgres?.url))
+        // Without SKIP LOCKED the second claim would wait; it must not get there.
+        try other.db.execute("SET lock_timeout = '3s'")
+        let claimedInside = try d.store.db.transaction(.readCommitted) {
+            let locked = try d.store.db.query("SELECT id FROM notifications WHERE state = 'queued' FOR UPDATE")
+            #expect(locked.count == 3)
+            return try other.claimNotifications(worker: "b", now: d.now, lease: 300, limit: 100)
+        }
+        #expect(claimedInside.isEmpty)
+        #expect(try other.claimNotifications(worker: "b", now: d.now, lease: 300, limit: 100).count == 3)
     }
 }
 

@@ -191,7 +191,7 @@ func deliverOnce(_ store: SQLStore, key: String, raw: String, gate: Gate? = nil,
         #expect(e.isTransient)
         #expect(e.sqlState == "08001")
         #expect(!e.description.contains("hunter2"))
-        #expect(e.description.contains("postgresql://wt:***@127.0.0.1:1/wt"))
+        #expect(e.description.contains("postgresql://wt:(password)@127.0.0.1:1/wt"))
     }
 
     @Test(arguments: [
@@ -204,12 +204,12 @@ func deliverOnce(_ store: SQLStore, key: String, raw: String, gate: Gate? = nil,
     }
 
     @Test(arguments: [
-        ("postgresql://wt:hunter2@db.example/wt", "postgresql://wt:***@db.example/wt"),
+        ("postgresql://wt:hunter2@db.example/wt", "postgresql://wt:(password)@db.example/wt"),
         ("postgres://wt@db.example/wt", "postgres://wt@db.example/wt"),
-        ("postgresql://wt:p%40ss@db.example:5433/wt?sslmode=require", "postgresql://wt:***@db.example:5433/wt?sslmode=require"),
-        ("postgresql://db.example/wt?user=wt&password=hunter2&sslmode=require", "postgresql://db.example/wt?user=wt&password=***&sslmode=require"),
+        ("postgresql://wt:p%40ss@db.example:5433/wt?sslmode=require", "postgresql://wt:(password)@db.example:5433/wt?sslmode=require"),
+        ("postgresql://db.example/wt?user=wt&password=hunter2&sslmode=require", "postgresql://db.example/wt?user=wt&password=(password)&sslmode=require"),
         ("postgresql:///wt?service=helpdesk", "postgresql:///wt?service=helpdesk"),
-        ("host=db user=wt password='a b' dbname=wt", "host=db user=wt password=*** dbname=wt"),
+        ("host=db user=wt password='a b' dbname=wt", "host=db user=wt password=(password) dbname=wt"),
         ("/var/lib/wt/wt.db", "/var/lib/wt/wt.db"),
     ])
     func passwordsAreTakenOutOfDatabaseNames(name: String, shown: String) {
