@@ -19,18 +19,21 @@ all: build
 deps:
 	@scripts/install-deps.sh
 
-# wt-notify and wt-deliver-net (POP3 fetch mode) link the system libcurl, which does not link
-# fully statically (OpenSSL, GSSAPI, LDAP...): they are built apart, with the static Swift
-# standard library only, and copied beside the others. wt-deliver and wt-admin stay fully
-# static and never load curl; wt-deliver execs wt-deliver-net for --pop.
+# wt-notify and wt-deliver-net (POP3 fetch mode) link the system libcurl, and they, wt-admin
+# and wt-deliver-net the system libpq (a postgresql:// database). Neither links fully
+# statically (OpenSSL, GSSAPI, LDAP...): these are built apart, with the static Swift
+# standard library only, dynamically linked against the system's libraries, and copied
+# beside wt-deliver. wt-deliver alone is fully static (SQLite, the per-message path: no
+# dynamic loader at start-up) and loads neither; it execs wt-deliver-net for --pop and for a
+# postgresql:// database. `ldd .build/release/wt-deliver` says "not a dynamic executable".
 NOTIFY_SCRATCH = .build-notify
 
 build: deps
 	$(SWIFT) build $(RELEASE_FLAGS) --product wt-deliver
-	$(SWIFT) build $(RELEASE_FLAGS) --product wt-admin
+	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(NOTIFY_SCRATCH) --product wt-admin
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(NOTIFY_SCRATCH) --product wt-notify
 	$(SWIFT) build -c release --static-swift-stdlib --scratch-path $(NOTIFY_SCRATCH) --product wt-deliver-net
-	cp $(NOTIFY_SCRATCH)/release/wt-notify $(NOTIFY_SCRATCH)/release/wt-deliver-net .build/release/
+	cp $(NOTIFY_SCRATCH)/release/wt-admin $(NOTIFY_SCRATCH)/release/wt-notify $(NOTIFY_SCRATCH)/release/wt-deliver-net .build/release/
 
 DEMO_DB = .build/demo/wt.db
 

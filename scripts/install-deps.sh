@@ -7,6 +7,7 @@ command -v swift >/dev/null 2>&1 || { echo "swift is not on PATH (expected /opt/
 need=""
 [ -f /usr/include/sqlite3.h ] || need="$need libsqlite3-dev"
 [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || need="$need libcurl4-openssl-dev"
+[ -f /usr/include/postgresql/libpq-fe.h ] || need="$need libpq-dev"
 command -v python3 >/dev/null 2>&1 || need="$need python3"
 if [ "$mode" = test ]; then
   for tool in strace:strace sqlite3:sqlite3 setpriv:util-linux postfix:postfix procmail:procmail; do
@@ -17,9 +18,8 @@ if [ "$mode" = test ]; then
   # MailTransportTests: an SMTP server under Debian's Python, a test CA made with openssl.
   /usr/bin/python3 -c 'import aiosmtpd.smtp' >/dev/null 2>&1 || need="$need python3-aiosmtpd"
   command -v openssl >/dev/null 2>&1 || need="$need openssl"
-  # The PostgreSQL store's tests: a server they start themselves (integration/pgserver.py).
+  # The PostgreSQL store's tests start a server of their own (initdb, pg_ctl).
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
-  [ -f /usr/include/postgresql/libpq-fe.h ] || need="$need libpq-dev"
   # POP fetch tests: a Dovecot POP3 server of their own on loopback; fetchmail for the bench.
   [ -x /usr/sbin/dovecot ] || need="$need dovecot-core"
   [ -x /usr/lib/dovecot/pop3 ] || need="$need dovecot-pop3d"

@@ -55,9 +55,18 @@ public final class PostgresStore: SQLStore {
     public static var schemaVersion: Int { PostgresSchema.migrations.count }
 
     /// The schema version of the database; 0 when it has none.
-    static func version(_ c: PGConnection) throws -> Int {
-        guard try c.scalar("SELECT to_regclass('meta') IS NOT NULL")?.int == 1 else { return 0 }
-        return Int(try c.scalar("SELECT value FROM meta WHERE key = 'schema_version'")?.int ?? 0)
+    static func version(_ c: PGConnection, inTransaction: Bool = false) throws -> Int {
+        if inTransaction {
+            // An error would end the transaction: ask first whether the table is there.
+            guard try c.scalar("SELECT to_regclass('meta') IS NOT NULL")?.int == 1 else { return 0 }
+            return Int(try c.scalar("SELECT value FROM meta WHERE key = 'schema_version'")?.int ?? 0)
+        }
+        // One round trip, as every delivery asks: no table (42P01) is no schema.
+        do {
+            return Int(try c.scalar("SELECT value FROM meta WHERE key = 'schema_version'")?.int ?? 0)
+        } catch let e as StoreError where e.sqlState == "42P01" {
+            return 0
+        }
     }
 
     /// Migrations from several hosts at once: each waits for the advisory lock, then finds
@@ -70,7 +79,7 @@ public final class PostgresStore: SQLStore {
         }
         try c.transaction(.readCommitted) {
             _ = try c.query("SELECT pg_advisory_xact_lock(\(Self.migrationLock))")
-            let current = try Self.version(c)
+            let current = try Self.version(c, inTransaction: true)
             if current > Self.schemaVersion {
                 throw StoreError(sqlState: "55000", message: "database schema \(current) is newer than this wt (\(Self.schemaVersion))", context: name)
             }

@@ -180,7 +180,7 @@ extension SQLStore {
     }
 
     private func userID(named name: String) throws -> Int64? {
-        try db.scalar("SELECT id FROM users WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1", [.text(name)])?.int
+        try db.scalar("SELECT id FROM users WHERE \(sameText("name")) ORDER BY id LIMIT 1", [.text(name)])?.int
     }
 
     private func typeID(named name: String) throws -> Int64? {
@@ -263,7 +263,7 @@ extension SQLStore {
         if let other = try typeID(named: name), other != existing { throw InvalidInput("name", "a ticket type named \"\(name)\" exists already") }
         var techID: Int64? = nil
         if let tech = t.technician?.trimmingSpaces, !tech.isEmpty {
-            guard let row = try db.query("SELECT id, role FROM users WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1", [.text(tech)]).first else {
+            guard let row = try db.query("SELECT id, role FROM users WHERE \(sameText("name")) ORDER BY id LIMIT 1", [.text(tech)]).first else {
                 throw InvalidInput("technician", "no user \"\(tech)\" (add one with: wt-admin users add)")
             }
             if row[1].text != Role.technician.rawValue { throw InvalidInput("technician", "\"\(tech)\" is an end user, not a technician") }
@@ -353,7 +353,7 @@ extension SQLStore {
         }
         var takenFromMail: [(address: String, owner: Int64)] = []
         for e in u.emails {
-            if let owner = try db.query("SELECT u.id, u.name, u.origin FROM user_addresses a JOIN users u ON u.id = a.user_id WHERE a.address = ?", [.text(e)]).first,
+            if let owner = try db.query("SELECT u.id, u.name, u.origin FROM user_addresses a JOIN users u ON u.id = a.user_id WHERE \(sameText("a.address"))", [.text(e)]).first,
                let ownerID = owner[0].int, ownerID != existing {
                 if owner[2].text == "mail" {
                     takenFromMail.append((e, ownerID))
@@ -388,7 +388,7 @@ extension SQLStore {
     /// An address of a user that mail created goes to the administrator's user `to`; a user
     /// from mail left with no address is merged into it (tickets and history follow).
     private func moveAddress(_ address: String, from: Int64, to: Int64) throws {
-        try db.execute("DELETE FROM user_addresses WHERE address = ?", [.text(address)])
+        try db.execute("DELETE FROM user_addresses WHERE \(sameText("address"))", [.text(address)])
         let left = try db.query("SELECT address FROM user_addresses WHERE user_id = ? ORDER BY rowid", [.int(from)]).compactMap { $0[0].text }
         if left.isEmpty {
             try db.execute("UPDATE tickets SET requester_id = ? WHERE requester_id = ?", [.int(to), .int(from)])

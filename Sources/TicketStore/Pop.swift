@@ -45,7 +45,7 @@ extension SQLStore: POPLedger {
     }
 
     public func recordPOPDelivered(mailbox: String, uidl: String, key: String, now: Int64) throws {
-        try db.transaction(.readCommitted) {
+        _ = try db.transaction(.readCommitted) {
             try db.execute("""
                 INSERT INTO pop_messages (mailbox, uidl, state, delivery_key, attempts, first_seen_at, updated_at)
                 VALUES (?, ?, 'delivered', ?, 0, ?, ?)

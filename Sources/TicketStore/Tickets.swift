@@ -69,7 +69,7 @@ extension SQLStore {
                 WHERE t.id = ?
                 """, [.int(number)]).first else { throw InvalidInput("ticket", "no ticket \(number)") }
             let author = try userName.map { name -> Int64 in
-                guard let id = try db.scalar("SELECT id FROM users WHERE name = ? COLLATE NOCASE", [.text(name)])?.int else {
+                guard let id = try db.scalar("SELECT id FROM users WHERE \(sameText("name"))", [.text(name)])?.int else {
                     throw InvalidInput("as", "no user \"\(name)\"")
                 }
                 return id
@@ -132,7 +132,7 @@ extension SQLStore {
     }
 
     private func technicianID(named name: String, field: String) throws -> Int64 {
-        guard let row = try db.query("SELECT id, role FROM users WHERE name = ? COLLATE NOCASE", [.text(name.trimmingSpaces)]).first else {
+        guard let row = try db.query("SELECT id, role FROM users WHERE \(sameText("name"))", [.text(name.trimmingSpaces)]).first else {
             throw InvalidInput(field, "no user \"\(name)\" (add one with: wt-admin users add)")
         }
         if row[1].text != Role.technician.rawValue { throw InvalidInput(field, "\"\(name)\" is an end user, not a technician") }

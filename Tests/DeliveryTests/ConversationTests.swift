@@ -13,8 +13,8 @@ func message(from: String = "Ann Customer <ann@customer.example.org>", to: Strin
 
 /// A desk with one ticket (#1) opened by Ann, a technician Tom assigned to its type, and the
 /// helpdesk's own address.
-func deskWithTicket() throws -> Desk {
-    let d = try Desk()
+func deskWithTicket(_ backend: Backend = .sqlite) throws -> Desk {
+    let d = try Desk(backend)
     try d.store.addUser(UserRecord(name: "Tom Tech", role: .technician, emails: ["tom@helpdesk.example.com"]))
     try d.store.addUser(UserRecord(name: "Ann Customer", role: .endUser, emails: ["ann@customer.example.org", "ann@home.example.org"]))
     try d.store.updateTicketType(named: "General", to: TicketTypeRecord(name: "General", technician: "Tom Tech", notifyEmails: []))
@@ -58,8 +58,8 @@ extension Desk {
 }
 
 @Suite struct FollowUpTests {
-    @Test func aReplyByInReplyToFromTheRequesterIsAFollowUp() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func aReplyByInReplyToFromTheRequesterIsAFollowUp(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         let r = try d.deliver(message(from: "Ann <ann@home.example.org>", subject: "Re: Printer on fire",
                                       headers: "In-Reply-To: <ticket-1-original@customer.example.org>\r\n", body: "Still burning."))
         #expect(r.outcome == DeliveryOutcome(action: .followUp, ticketNumber: 1))
@@ -87,22 +87,22 @@ extension Desk {
         #expect(try d.deliver(message(subject: subject)).outcome.action == .created)
     }
 
-    @Test func aReplyToOurNotificationThreadsByItsTaggedMessageID() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func aReplyToOurNotificationThreadsByItsTaggedMessageID(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         let ours = NotificationID.make(ticket: 1, event: 1, key: try d.key(), domain: "helpdesk.example.com")
         let r = try d.deliver(message(subject: "Re: something else", headers: "References: <a@b> <\(ours)>\r\n"))
         #expect(r.outcome == DeliveryOutcome(action: .followUp, ticketNumber: 1))
         #expect(try d.store.ticket(number: 1)?.events.last?.reasons.contains("References names our notification about ticket 1") == true)
     }
 
-    @Test func aMadeUpTaggedMessageIDFilesNothing() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func aMadeUpTaggedMessageIDFilesNothing(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         let forged = NotificationID.make(ticket: 1, event: 1, key: Array("guess".utf8), domain: "helpdesk.example.com")
         #expect(try d.deliver(message(subject: "hello", headers: "In-Reply-To: <\(forged)>\r\n")).outcome.action == .created)
     }
 
-    @Test func aReplyFromAStrangerIsANewTicketLinkedToIt() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func aReplyFromAStrangerIsANewTicketLinkedToIt(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         let m = message(from: "Mallory <mallory@elsewhere.example>", subject: "Re: Service Desk Ticket [#1]")
         let r = try d.deliver(m)
         #expect(r.outcome == DeliveryOutcome(action: .created, ticketNumber: 2))
@@ -113,8 +113,8 @@ extension Desk {
         #expect(try d.deliver(message(from: "Mallory <mallory@elsewhere.example>", subject: "Re: Service Desk Ticket [#1]")).outcome.action == .followUp)
     }
 
-    @Test func aReplyFromATechnicianIsTheirAnswer() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func aReplyFromATechnicianIsTheirAnswer(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         let r = try d.deliver(message(from: "Tom <tom@helpdesk.example.com>", subject: "Re: Service Desk Ticket [#1]",
                                       body: "Switch it off.\r\n\r\nOn Mon, Ann wrote:\r\n> It burns"))
         #expect(r.outcome.action == .followUp)
@@ -122,16 +122,16 @@ extension Desk {
         #expect(try d.scalar("SELECT kind FROM outbox ORDER BY id DESC LIMIT 1") == "reply")
     }
 
-    @Test func aReplyToAClosedTicketReopensIt() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func aReplyToAClosedTicketReopensIt(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         try d.store.updateTicket(1, TicketChanges(status: "Closed"), as: "Tom Tech")
         try d.deliver(message(subject: "Re: Service Desk Ticket [#1]", body: "It is burning again."))
         #expect(try d.store.ticket(number: 1)?.summary.status == "Open")
         #expect(try d.store.ticket(number: 1)?.events.last?.reasons.contains("ticket 1 was Closed: reopened") == true)
     }
 
-    @Test func withoutReopeningAReplyToAClosedTicketIsANewLinkedTicket() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func withoutReopeningAReplyToAClosedTicketIsANewLinkedTicket(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         _ = try d.store.setSetting("reopen_on_reply", "false")
         try d.store.updateTicket(1, TicketChanges(status: "Resolved"), as: nil)
         let r = try d.deliver(message(subject: "Re: Service Desk Ticket [#1]"))
@@ -140,8 +140,8 @@ extension Desk {
         #expect(try d.store.ticket(number: 1)?.summary.status == "Resolved")
     }
 
-    @Test func anAutomaticReplyDoesNotReopenAClosedTicket() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func anAutomaticReplyDoesNotReopenAClosedTicket(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         try d.store.updateTicket(1, TicketChanges(status: "Closed"), as: nil)
         let r = try d.deliver(message(subject: "Automatic reply: Service Desk Ticket [#1]", headers: "Auto-Submitted: auto-replied\r\n",
                                       body: "I am out of the office."))
@@ -150,8 +150,8 @@ extension Desk {
         #expect(try d.scalar("SELECT automatic FROM ticket_events ORDER BY id DESC LIMIT 1") == "1")
     }
 
-    @Test func aReusedMessageIDWithOtherContentIsDeliveredAndFlagged() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func aReusedMessageIDWithOtherContentIsDeliveredAndFlagged(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         let r = try d.deliver(message(subject: "Different", id: "<ticket-1-original@customer.example.org>", body: "Other text"))
         #expect(r.outcome.ticketNumber == 2)
         #expect(try d.scalar("SELECT flagged FROM tickets WHERE id = 2") == "1")
@@ -159,19 +159,19 @@ extension Desk {
 }
 
 @Suite struct LoopTests {
-    @Test func ourOwnNotificationComingBackIsStoredAndNothingElse() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func ourOwnNotificationComingBackIsStoredAndNothingElse(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         let ours = NotificationID.make(ticket: 1, event: 1, key: try d.key(), domain: "helpdesk.example.com")
         let r = try d.deliver(message(from: "Service Desk <helpdesk@helpdesk.example.com>", subject: "Service Desk Ticket [#1]", id: "<\(ours)>"))
         #expect(r.outcome == DeliveryOutcome(action: .loop, ticketNumber: nil))
         #expect(try d.store.count(.tickets) == 1)
         #expect(try d.events() == ["created"])
         #expect(try d.store.count(.rawMessages) == 2)
-        #expect(try d.scalar("SELECT action FROM deliveries ORDER BY rowid DESC LIMIT 1") == "loop")
+        #expect(try d.scalar("SELECT action FROM deliveries ORDER BY raw_message_id DESC LIMIT 1") == "loop")
     }
 
-    @Test func ourXLoopHeaderIsALoop() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func ourXLoopHeaderIsALoop(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         let r = try d.deliver(message(subject: "anything", headers: "X-Loop: helpdesk@helpdesk.example.com\r\n"))
         #expect(r.outcome.action == .loop)
         #expect(try d.deliver(message(subject: "other", headers: "X-Loop: list@lists.example.org\r\n")).outcome.action == .created)
@@ -179,8 +179,8 @@ extension Desk {
 }
 
 @Suite struct HelpdeskAddressTests {
-    @Test func mailToASecondAddressGetsItsType() throws {
-        let d = try Desk()
+    @Test(arguments: Backend.allCases) func mailToASecondAddressGetsItsType(_ backend: Backend) throws {
+        let d = try Desk(backend)
         try d.store.addUser(UserRecord(name: "Bill", role: .technician, emails: ["bill@helpdesk.example.com"]))
         try d.store.addTicketType(TicketTypeRecord(name: "Billing", technician: "Bill", notifyEmails: [], addresses: ["billing@helpdesk.example.com"]))
         try d.store.addRule(RuleRecord(name: "vpn", textToMatch: "vpn", ticketType: "General", priority: "High", order: 1, enabled: true))
@@ -197,8 +197,8 @@ extension Desk {
         #expect(try d.store.ticket(number: 3)?.summary.ticketType == "General")
     }
 
-    @Test func anAddressBelongsToOneTypeOnly() throws {
-        let d = try Desk()
+    @Test(arguments: Backend.allCases) func anAddressBelongsToOneTypeOnly(_ backend: Backend) throws {
+        let d = try Desk(backend)
         try d.store.addTicketType(TicketTypeRecord(name: "Billing", technician: nil, notifyEmails: [], addresses: ["billing@x.example"]))
         #expect(throws: InvalidInput.self) {
             try d.store.addTicketType(TicketTypeRecord(name: "Sales", technician: nil, notifyEmails: [], addresses: ["BILLING@x.example"]))
@@ -210,8 +210,8 @@ extension Desk {
 }
 
 @Suite struct TechnicianUpdateTests {
-    @Test func aReplyByHandIsQueuedForTheRequester() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func aReplyByHandIsQueuedForTheRequester(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         try d.store.replyToTicket(1, as: nil, text: "Please switch it off.")
         let t = try #require(try d.store.ticket(number: 1))
         #expect(t.events.map(\.kind) == ["created", "reply"])
@@ -220,8 +220,8 @@ extension Desk {
         #expect(try d.scalar("SELECT kind FROM outbox ORDER BY id DESC LIMIT 1") == "reply")
     }
 
-    @Test func badValuesAreRefusedAndNothingChanges() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func badValuesAreRefusedAndNothingChanges(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         let before = try d.store.count(.outbox)
         for (changes, field) in [(TicketChanges(status: "Done"), "status"), (TicketChanges(priority: "Meh"), "priority"),
                                  (TicketChanges(ticketType: "Nope"), "type"), (TicketChanges(technician: "Ann Customer"), "technician"),
@@ -236,8 +236,8 @@ extension Desk {
         #expect(try d.store.count(.outbox) == before)
     }
 
-    @Test func eachChangeIsAnEvent() throws {
-        let d = try deskWithTicket()
+    @Test(arguments: Backend.allCases) func eachChangeIsAnEvent(_ backend: Backend) throws {
+        let d = try deskWithTicket(backend)
         try d.store.addTicketType(TicketTypeRecord(name: "Network", technician: nil, notifyEmails: []))
         let done = try d.store.updateTicket(1, TicketChanges(status: "in progress", priority: "urgent", ticketType: "Network", note: "Called Ann"),
                                             as: "Tom Tech")

@@ -3,19 +3,39 @@ import Logging
 import Testing
 @testable import Delivery
 import MailMessage
+import PostgresStore
+import PostgresTestSupport
 import Rules
 @testable import TicketStore
 
-/// A fresh database file per test, and deliveries the way wt-deliver makes them.
+/// The stores the tests run against.
+enum Backend: String, CaseIterable, Sendable { case sqlite, postgres }
+
+/// A database on the test server, or the test case cancelled with the reason there is none.
+func postgresDatabase() throws -> TestPostgres.Database {
+    do { return try TestPostgres.database() } catch let e as TestPostgres.Unavailable { try Test.cancel(Comment(rawValue: e.message)) }
+}
+
+/// A fresh database per test (a SQLite file, or a schema on the test PostgreSQL server), and
+/// deliveries the way wt-deliver makes them.
 final class Desk {
     let dir: URL
-    let store: SQLiteStore
+    let store: SQLStore
+    let postgres: TestPostgres.Database?
     var path: String { dir.appendingPathComponent("wt.db").path }
 
-    init() throws {
+    init(_ backend: Backend = .sqlite) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("wt-delivery-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        store = try SQLiteStore(path: dir.appendingPathComponent("wt.db").path)
+        switch backend {
+        case .sqlite:
+            postgres = nil
+            store = try SQLiteStore(path: dir.appendingPathComponent("wt.db").path)
+        case .postgres:
+            let db = try postgresDatabase()
+            postgres = db
+            store = try PostgresStore(url: db.url, options: .init(migrate: true))
+        }
     }
 
     deinit { try? FileManager.default.removeItem(at: dir) }
@@ -27,7 +47,7 @@ final class Desk {
     }
 
     func scalar(_ sql: String) throws -> String? {
-        try store.connection.scalar(sql)?.text
+        try store.db.scalar(sql)?.text
     }
 }
 
@@ -37,8 +57,8 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
 }
 
 @Suite struct RulesThroughDeliveryTests {
-    func desk(_ rules: [RuleRecord]) throws -> Desk {
-        let d = try Desk()
+    func desk(_ rules: [RuleRecord], _ backend: Backend = .sqlite) throws -> Desk {
+        let d = try Desk(backend)
         try d.store.addTicketType(TicketTypeRecord(name: "Network", technician: nil, notifyEmails: []))
         for r in rules { try d.store.addRule(r) }
         return d
@@ -48,9 +68,9 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         RuleRecord(name: name, textToMatch: text, ticketType: "Network", priority: priority, order: order, enabled: true)
     }
 
-    @Test func tiesInOrderGoToTheOldestRule() throws {
+    @Test(arguments: Backend.allCases) func tiesInOrderGoToTheOldestRule(_ backend: Backend) throws {
         // Both match; both have order 3; the one added first wins, whatever their names or ids.
-        let d = try desk([rule("zz added first", "disk", order: 3, priority: "Urgent"), rule("aa added second", "disk full", order: 3)])
+        let d = try desk([rule("zz added first", "disk", order: 3, priority: "Urgent"), rule("aa added second", "disk full", order: 3)], backend)
         let r = try d.deliver(mail(subject: "Disk full on srv1"))
         #expect(r.matchedRule == "zz added first")
         #expect(try d.scalar("SELECT priority FROM tickets") == "Urgent")
@@ -81,7 +101,7 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         try d.deliver(mail(subject: "VPN down"))
         #expect(try d.scalar("SELECT count(*) FROM rule_index") == "1")
         // Damage the stored index: node and edge indexes far outside it.
-        try d.store.connection.execute("UPDATE rule_index SET image = CAST(substr(image, 1, 24) || randomblob(length(image) - 24) AS BLOB)")
+        try (d.store as! SQLiteStore).connection.execute("UPDATE rule_index SET image = CAST(substr(image, 1, 24) || randomblob(length(image) - 24) AS BLOB)")
         let r = try d.deliver(mail(subject: "VPN still down"))
         #expect(r.matchedRule == "vpn")
         // The next delivery finds a good index again.
@@ -119,8 +139,8 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
 }
 
 @Suite struct ExactlyOnceTests {
-    @Test func theSameBytesToAnotherRecipientAreASecondTicket() throws {
-        let d = try Desk()
+    @Test(arguments: Backend.allCases) func theSameBytesToAnotherRecipientAreASecondTicket(_ backend: Backend) throws {
+        let d = try Desk(backend)
         let m = mail()
         #expect(try d.deliver(m, recipient: "helpdesk@wt.test").outcome.action == .created)
         #expect(try d.deliver(m, recipient: "helpdesk@wt.test").outcome.action == .duplicate)
@@ -167,8 +187,8 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
 }
 
 @Suite struct HostileHeaderTests {
-    @Test func aSubjectLineOfTenMegabytesIsCappedInTheTicket() throws {
-        let d = try Desk()
+    @Test(arguments: Backend.allCases) func aSubjectLineOfTenMegabytesIsCappedInTheTicket(_ backend: Backend) throws {
+        let d = try Desk(backend)
         let subject = String(repeating: "A", count: 10_000_000)
         let m = mail(subject: subject)
         try d.deliver(m)
@@ -179,8 +199,8 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         #expect(try d.scalar("SELECT size FROM raw_messages") == String(m.count))
     }
 
-    @Test func aHugeDisplayNameIsCappedAndAHugeAddressIsNotAnAddress() throws {
-        let d = try Desk()
+    @Test(arguments: Backend.allCases) func aHugeDisplayNameIsCappedAndAHugeAddressIsNotAnAddress(_ backend: Backend) throws {
+        let d = try Desk(backend)
         try d.deliver(mail(from: "\"\(String(repeating: "N", count: 50_000))\" <ann@example.org>"))
         let name = try #require(try d.scalar("SELECT display_name FROM users"))
         #expect(name.count <= Deliverer.maxName)
@@ -190,8 +210,8 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
     }
 
     /// A From with no domain (a bounce written by a local mailer) still names the requester.
-    @Test func aSenderWithoutDomainIsTheRequester() throws {
-        let d = try Desk()
+    @Test(arguments: Backend.allCases) func aSenderWithoutDomainIsTheRequester(_ backend: Backend) throws {
+        let d = try Desk(backend)
         try d.deliver(mail(from: "MAILER-DAEMON"), sender: "")
         #expect(try d.scalar("SELECT address FROM user_addresses u JOIN tickets t ON t.requester_id = u.user_id") == "MAILER-DAEMON")
         // The envelope's full address says more than a From without a domain.
@@ -199,8 +219,8 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         #expect(try d.scalar("SELECT address FROM user_addresses u JOIN tickets t ON t.requester_id = u.user_id WHERE t.id = 2") == "jsmith@corp.example")
     }
 
-    @Test func aMessageWithBareCRLineEndsIsStoredByteForByte() throws {
-        let d = try Desk()
+    @Test(arguments: Backend.allCases) func aMessageWithBareCRLineEndsIsStoredByteForByte(_ backend: Backend) throws {
+        let d = try Desk(backend)
         let m = Array("From: Old Mac <mac@example.org>\rSubject: Classic\r\rLine one\rLine two\r".utf8)
         let r = try d.deliver(m)
         let raw = try #require(try d.store.rawMessage(id: 1))
@@ -212,8 +232,8 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
         #expect(try d.deliver(m).outcome.action == .duplicate)
     }
 
-    @Test func anAttachmentOfABareCRMessageReadsBackWithItsDigest() throws {
-        let d = try Desk()
+    @Test(arguments: Backend.allCases) func anAttachmentOfABareCRMessageReadsBackWithItsDigest(_ backend: Backend) throws {
+        let d = try Desk(backend)
         let m = Array(("From: mac@example.org\rSubject: file\rMIME-Version: 1.0\rContent-Type: multipart/mixed; boundary=b\r\r"
             + "--b\rContent-Type: text/plain\r\rsee file\r--b\rContent-Type: text/plain; name=notes.txt\r"
             + "Content-Disposition: attachment; filename=notes.txt\r\rone\rtwo\r--b--\r").utf8)
@@ -233,8 +253,8 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
     /// A list's footer after an attachment's base64: the file kept is the sender's (stored as
     /// a range of the raw message, decoded again by `wt-admin attachment save`), and the
     /// footer's bytes are not part of it.
-    @Test func aFooterAfterBase64IsNotPartOfTheStoredFile() throws {
-        let d = try Desk()
+    @Test(arguments: Backend.allCases) func aFooterAfterBase64IsNotPartOfTheStoredFile(_ backend: Backend) throws {
+        let d = try Desk(backend)
         let file = Array("Quarterly figures, final.\n".utf8) + (0..<40).map { UInt8($0 * 5) }
         let encoded = Data(file).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
         let m = Array(("From: Ann <ann@example.org>\r\nSubject: figures\r\nMIME-Version: 1.0\r\n"
@@ -255,8 +275,8 @@ func mail(subject: String = "Printer on fire", from: String = "Ann Example <ann@
 
     /// Parts without a file name are stored under the names `--explain` shows: from the
     /// description or the type, numbered where a name is taken (the sender's "scan.png" first).
-    @Test func unnamedPartsAreStoredUnderTheNamesExplainShows() throws {
-        let d = try Desk()
+    @Test(arguments: Backend.allCases) func unnamedPartsAreStoredUnderTheNamesExplainShows(_ backend: Backend) throws {
+        let d = try Desk(backend)
         func part(_ headers: String, _ body: String) -> String { "--b\r\n\(headers)\r\n\r\n\(body)\r\n" }
         let m = Array(("From: Ann <ann@example.org>\r\nSubject: scans\r\nMIME-Version: 1.0\r\n"
             + "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
