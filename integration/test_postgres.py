@@ -533,3 +533,36 @@ def test_two_notifiers_on_two_hosts_never_send_a_mail_twice(pg, tmp_path):
         assert one(server, uri, "SELECT count(*) FROM notifications WHERE state = 'sent'") == str(queued)
     finally:
         sink.stop()
+
+
+# ---- the README's ways of naming the server -------------------------------
+
+def test_a_service_file_and_the_password_file_name_the_server(pg, tmp_path):
+    """`postgresql:///?service=wt` with a PGSERVICEFILE, as the README suggests for the hosts."""
+    server, uri = pg
+    init(server, uri)
+    services = tmp_path / 'pg_service.conf'
+    services.write_text('[wt]\nhost=127.0.0.1\nport=%d\ndbname=%s\nuser=wt\n' % (server.port, dbname(uri)))
+    env = dict(server.env, PGSERVICEFILE=str(services))
+    data = message()
+    r = pg_deliver(server, 'postgresql:///?service=wt', data, env=env)
+    assert r.rc == 0, r
+    assert one(server, uri, "SELECT count(*) FROM tickets WHERE message_id = '%s'" % mid_of(data)) == '1'
+
+
+def test_a_password_in_db_is_refused_by_every_command_and_never_printed(pg):
+    server, uri = pg
+    init(server, uri)
+    with_pw = uri.replace('postgresql://wt@', 'postgresql://wt:%s@' % server.password)
+    from test_notify_smtp import NOTIFY
+    r = pg_deliver(server, with_pw, message())
+    a = pg_admin(server, 'tickets', 'list', '--db', with_pw)
+    n = subprocess.run([NOTIFY, '--once', '--db', with_pw], capture_output=True, text=True, env=server.env, timeout=60)
+    codes = (r.rc, a.returncode, n.returncode)
+    assert all(c != 0 for c in codes), codes
+    for text in (r.err, a.stdout, a.stderr, n.stdout, n.stderr):
+        assert server.password not in text
+        assert 'password' in (r.err + a.stderr + n.stderr).lower()
+    # A refused delivery stays in the MTA's queue (75), not bounced, while the configuration is fixed.
+    assert r.rc == 75, r
+    assert one(server, uri, 'SELECT count(*) FROM tickets') == '0'
