@@ -165,10 +165,14 @@ final class PGConnection: SQLDriver {
         return StoreError(sqlState: state!, message: message, context: context)
     }
 
-    /// Runs one statement with `values` (and a last bytea value of `extra`'s bytes, not copied).
-    func run(_ sql: String, _ values: [SQLValue], extra: UnsafeRawBufferPointer? = nil) throws -> Result {
-        try reconnectIfBroken()
-        let text = values.isEmpty && extra == nil ? sql : translate(sql)
+    /// Statements whose outcome nobody reads before the next statement or the COMMIT: sent
+    /// with that one, in one round trip (libpq's pipeline mode). BEGIN waits here too.
+    private var pending: [(sql: String, values: [SQLValue])] = []
+
+    /// Calls `body` with `values` (and a last bytea value of `extra`'s bytes, not copied) in
+    /// PQexecParams' binary form: count, types, values, lengths, formats.
+    private func withParameters<T>(_ values: [SQLValue], extra: UnsafeRawBufferPointer?,
+                                   _ body: (Int32, [UInt32], [UnsafePointer<CChar>?], [Int32], [Int32]) -> T) -> T {
         var storage: [UInt8] = []
         var spans: [(offset: Int, count: Int)] = []
         var types: [UInt32] = []
@@ -206,8 +210,7 @@ final class PGConnection: SQLDriver {
         }
         if extra != nil { types.append(17) }
         storage.append(0)  // never empty: every value needs an address
-        let count = types.count
-        let res: OpaquePointer? = storage.withUnsafeBufferPointer { buf in
+        return storage.withUnsafeBufferPointer { buf in
             let base = UnsafeRawPointer(buf.baseAddress!)
             var pointers: [UnsafePointer<CChar>?] = spans.map {
                 $0.offset < 0 ? nil : (base + $0.offset).assumingMemoryBound(to: CChar.self)
@@ -217,9 +220,19 @@ final class PGConnection: SQLDriver {
                 pointers.append((extra.baseAddress ?? base).assumingMemoryBound(to: CChar.self))
                 lengths.append(Int32(clamping: extra.count))
             }
-            let formats = [Int32](repeating: 1, count: count)
-            if count == 0 { return PQexecParams(conn, text, 0, nil, nil, nil, nil, 1) }
-            return PQexecParams(conn, text, Int32(count), types, pointers, lengths, formats, 1)
+            return body(Int32(types.count), types, pointers, lengths, [Int32](repeating: 1, count: types.count))
+        }
+    }
+
+    /// Runs one statement with `values` (and a last bytea value of `extra`'s bytes, not copied),
+    /// after any pending ones, in the same round trip.
+    func run(_ sql: String, _ values: [SQLValue], extra: UnsafeRawBufferPointer? = nil) throws -> Result {
+        try reconnectIfBroken()
+        if !pending.isEmpty { return try pipeline([(sql, values)], extra: extra)[0] }
+        let text = values.isEmpty && extra == nil ? sql : translate(sql)
+        let res: OpaquePointer? = withParameters(values, extra: extra) { count, types, pointers, lengths, formats in
+            count == 0 ? PQexecParams(conn, text, 0, nil, nil, nil, nil, 1)
+                       : PQexecParams(conn, text, count, types, pointers, lengths, formats, 1)
         }
         guard let res else { throw error(nil, "running \(sql.prefix(60))") }
         switch PQresultStatus(res) {
@@ -230,6 +243,61 @@ final class PGConnection: SQLDriver {
             PQclear(res)
             throw e
         }
+    }
+
+    /// Sends the pending statements and `list` together, then reads every result: the first
+    /// error is thrown (the server skips what follows it), else `list`'s results are returned
+    /// (`extra` is the last one's last value).
+    private func pipeline(_ list: [(sql: String, values: [SQLValue])], extra: UnsafeRawBufferPointer?) throws -> [Result] {
+        let statements = pending + list
+        let first = pending.count
+        pending = []
+        guard PQenterPipelineMode(conn) == 1 else { throw error(nil, "starting a pipeline") }
+        defer { PQexitPipelineMode(conn) }
+        for (i, s) in statements.enumerated() {
+            let text = s.values.isEmpty ? s.sql : translate(s.sql)
+            let sent = withParameters(s.values, extra: i == statements.count - 1 ? extra : nil) { count, types, pointers, lengths, formats in
+                PQsendQueryParams(conn, text, count, count == 0 ? nil : types, count == 0 ? nil : pointers,
+                                  count == 0 ? nil : lengths, count == 0 ? nil : formats, 1)
+            }
+            guard sent == 1 else { throw error(nil, "sending \(s.sql.prefix(60))") }
+        }
+        guard PQpipelineSync(conn) == 1 else { throw error(nil, "sending \(statements.last?.sql.prefix(60) ?? "")") }
+        var failure: StoreError? = nil
+        var results: [Result] = []
+        for (i, s) in statements.enumerated() {
+            // Each statement's results, then a null.
+            while let res = PQgetResult(conn) {
+                switch PQresultStatus(res) {
+                case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
+                    if i >= first { results.append(Result(res)) } else { PQclear(res) }
+                case PGRES_PIPELINE_ABORTED:
+                    PQclear(res)
+                default:
+                    if failure == nil { failure = error(res, "running \(s.sql.prefix(60))") }
+                    PQclear(res)
+                }
+            }
+            if isBroken { break }
+        }
+        // The sync point's own result.
+        if !isBroken, let res = PQgetResult(conn) { PQclear(res) }
+        if let failure { throw failure }
+        guard results.count == list.count else { throw error(nil, "running \(list.last?.sql.prefix(60) ?? "")") }
+        return results
+    }
+
+    /// Several queries in one round trip (with any pending statements before them).
+    func queries(_ list: [(String, [SQLValue])]) throws -> [[[SQLValue]]] {
+        try reconnectIfBroken()
+        return try pipeline(list.map { (sql: $0.0, values: $0.1) }, extra: nil).map(\.rows)
+    }
+
+    /// A write in a transaction whose row count nobody reads: it goes to the server with the
+    /// next statement or the COMMIT. Outside a transaction it runs at once.
+    func executeDeferred(_ sql: String, _ values: [SQLValue]) throws {
+        if depth == 0 { _ = try run(sql, values); return }
+        pending.append((sql, values))
     }
 
     func query(_ sql: String, _ values: [SQLValue]) throws -> [[SQLValue]] {
@@ -275,6 +343,11 @@ final class PGConnection: SQLDriver {
 
     func executeScript(_ sql: String) throws {
         try reconnectIfBroken()
+        if !pending.isEmpty {
+            // COMMIT (or a savepoint) after the pending statements, in the same round trip.
+            _ = try pipeline([(sql, [])], extra: nil)
+            return
+        }
         guard let res = PQexec(conn, sql) else { throw error(nil, String(sql.prefix(60))) }
         defer { PQclear(res) }
         switch PQresultStatus(res) {
@@ -295,6 +368,7 @@ final class PGConnection: SQLDriver {
                 try executeScript("RELEASE SAVEPOINT nested")
                 return result
             } catch {
+                pending = []  // written after the savepoint: rolled back anyway
                 _ = try? executeScript("ROLLBACK TO SAVEPOINT nested; RELEASE SAVEPOINT nested")
                 throw error
             }
@@ -312,7 +386,9 @@ final class PGConnection: SQLDriver {
     }
 
     private func once<T>(_ isolation: Isolation, _ body: () throws -> T) throws -> T {
-        try executeScript(isolation == .serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN ISOLATION LEVEL READ COMMITTED")
+        try reconnectIfBroken()
+        // BEGIN goes with the transaction's first statement.
+        pending = [(isolation == .serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN ISOLATION LEVEL READ COMMITTED", [])]
         // Until COMMIT has answered: a connection lost in the meantime is never made again
         // under the transaction (a COMMIT on a new session would report success for nothing).
         depth = 1
@@ -321,7 +397,7 @@ final class PGConnection: SQLDriver {
         do {
             result = try body()
         } catch {
-            if !isBroken { _ = try? executeScript("ROLLBACK") }
+            abandon()
             throw error
         }
         do {
@@ -330,15 +406,25 @@ final class PGConnection: SQLDriver {
             // The server may have committed before the connection went: nobody knows. The
             // caller reports a transient failure; a delivery's key settles it next time.
             throw StoreError(sqlState: "08007", message: "connection lost during COMMIT, outcome unknown: \(e.message)", context: "committing")
+        } catch {
+            // A deferred statement failed (or the commit did): the transaction is over.
+            abandon()
+            throw error
         }
         return result
+    }
+
+    /// Drops what was not sent and rolls back what was.
+    private func abandon() {
+        pending = []
+        if !isBroken && PQtransactionStatus(conn) != PQTRANS_IDLE { _ = try? executeScript("ROLLBACK") }
     }
 
     func dryRun<T>(_ body: () throws -> T) throws -> T {
         try executeScript("BEGIN ISOLATION LEVEL SERIALIZABLE")
         depth = 1
         defer {
-            if !isBroken { _ = try? executeScript("ROLLBACK") }
+            abandon()
             depth = 0
         }
         return try body()

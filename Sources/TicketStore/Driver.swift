@@ -48,6 +48,12 @@ public protocol SQLDriver: AnyObject {
     /// Runs one statement; returns how many rows it changed.
     @discardableResult
     func execute(_ sql: String, _ values: [SQLValue]) throws -> Int
+    /// A write in a transaction whose outcome nobody reads before the transaction's next
+    /// statement: a driver may send it with that statement (PostgreSQL: one round trip for
+    /// several); an error it raises is thrown there, or by the commit.
+    func executeDeferred(_ sql: String, _ values: [SQLValue]) throws
+    /// The rows of several queries, which a driver may send together (one round trip).
+    func queries(_ list: [(String, [SQLValue])]) throws -> [[[SQLValue]]]
     /// Runs one INSERT into a table with an `id` key; returns the new id, or nil when
     /// nothing was inserted (ON CONFLICT DO NOTHING).
     func insert(_ sql: String, _ values: [SQLValue]) throws -> Int64?
@@ -69,6 +75,8 @@ public protocol SQLDriver: AnyObject {
 }
 
 extension SQLDriver {
+    public func executeDeferred(_ sql: String, _ values: [SQLValue]) throws { try execute(sql, values) }
+    public func queries(_ list: [(String, [SQLValue])]) throws -> [[[SQLValue]]] { try list.map { try query($0.0, $0.1) } }
     public func query(_ sql: String) throws -> [[SQLValue]] { try query(sql, []) }
     public func scalar(_ sql: String, _ values: [SQLValue] = []) throws -> SQLValue? { try query(sql, values).first?.first }
     @discardableResult

@@ -31,26 +31,39 @@ open class SQLStore: TicketStore, ConversationLookup {
     // MARK: Reading the configuration
 
     public func configuration() throws -> Configuration {
-        var settings: [String: String] = [:]
-        for r in try db.query("SELECT key, value FROM settings") { settings[r[0].text ?? ""] = r[1].text ?? "" }
-        // Few statements: each is prepared anew in every delivery's process.
-        let types = try db.query("""
+        // Few statements, sent together where the driver can (each is prepared anew in every
+        // delivery's process). Without a copy beside the database, the rule index row comes
+        // with them, kept if it is for the rules version read.
+        var reads: [(String, [SQLValue])] = [
+            ("SELECT key, value FROM settings", []),
+            ("""
             SELECT t.id, t.name, u.name, t.technician_id, t.notify_emails,
                    (SELECT \(db.dialect == .postgres ? "string_agg" : "group_concat")(a.address, ';') FROM type_addresses a WHERE a.type_id = t.id)
             FROM ticket_types t LEFT JOIN users u ON u.id = t.technician_id ORDER BY t.id
-            """).map {
+            """, []),
+            ("SELECT key, value FROM meta WHERE key IN ('rules_version', 'database_id')", []),
+        ]
+        if rulesIndexPath == nil { reads.append(("SELECT version, image FROM rule_index WHERE id = 1", [])) }
+        let rows = try db.queries(reads)
+        var settings: [String: String] = [:]
+        for r in rows[0] { settings[r[0].text ?? ""] = r[1].text ?? "" }
+        let types = rows[1].map {
             Configuration.TicketType(id: $0[0].int ?? 0, name: $0[1].text ?? "", technician: $0[2].text, technicianID: $0[3].int,
                                      notifyEmails: $0[4].text ?? "", addresses: splitList($0[5].text ?? ""))
         }
         var meta: [String: Int64] = [:]
-        for r in try db.query("SELECT key, value FROM meta WHERE key IN ('rules_version', 'database_id')") { meta[r[0].text ?? ""] = r[1].int }
+        for r in rows[2] { meta[r[0].text ?? ""] = r[1].int }
         let version = UInt64(meta["rules_version"] ?? 0)
         let databaseID = meta["database_id"] ?? 0
+        var index: StoredBytes? = nil
+        if rulesIndexPath == nil, let r = rows[3].first, r[0].int == Int64(version), case .blob(let image) = r[1] {
+            index = image.withUnsafeBytes { StoredBytes(copying: $0.baseAddress, count: $0.count) }
+        }
         // The mapped copy reads only the pages matching walks through (an index of 10,000
         // rules is 4 MB); the row is read when there is no good copy.
         let cache = rulesIndexPath.map { RulesIndexFile(path: $0, databaseID: databaseID, version: version) }
-        var index = cache?.map()
-        if index == nil, let row = try db.blob("SELECT image FROM rule_index WHERE id = 1 AND version = ?", [.int(Int64(version))]) {
+        if let cache { index = cache.map() }
+        if index == nil, cache != nil, let row = try db.blob("SELECT image FROM rule_index WHERE id = 1 AND version = ?", [.int(Int64(version))]) {
             if !readOnly { cache?.write(Array(row.bytes)) }  // the copy was missing or stale
             index = row
         }
@@ -88,7 +101,7 @@ open class SQLStore: TicketStore, ConversationLookup {
             if let existing = try c.query("SELECT ticket_id FROM deliveries WHERE key = ?", [.text(key)]).first {
                 // A write, so that this commit syncs the WAL: if the first delivery's commit
                 // failed in fsync (we said 75), its frames become durable before we say 0.
-                try c.execute("UPDATE deliveries SET redeliveries = redeliveries + 1 WHERE key = ?", [.text(key)])
+                try c.executeDeferred("UPDATE deliveries SET redeliveries = redeliveries + 1 WHERE key = ?", [.text(key)])
                 return DeliveryOutcome(action: .duplicate, ticketNumber: existing[0].int)
             }
             let config = try configuration()
@@ -106,16 +119,16 @@ open class SQLStore: TicketStore, ConversationLookup {
                 outcome = DeliveryOutcome(action: .created, ticketNumber: try insertTicket(p, config: config, rawID: rawID, raw: raw, now: now))
             case .followUp(let ticket, let event, let reopen, let notify):
                 let eventID = try insertEvent(event, ticket: ticket, rawID: rawID, raw: raw, create: create, now: now)
-                try c.execute("UPDATE tickets SET updated_at = ?\(reopen ? ", status = 'Open'" : "") WHERE id = ?", [.int(now), .int(ticket)])
+                try c.executeDeferred("UPDATE tickets SET updated_at = ?\(reopen ? ", status = 'Open'" : "") WHERE id = ?", [.int(now), .int(ticket)])
                 if let notify {
-                    try c.execute("INSERT INTO outbox (ticket_id, event_id, kind, created_at) VALUES (?, ?, ?, ?)", [.int(ticket), .int(eventID), .text(notify), .int(now)])
+                    try c.executeDeferred("INSERT INTO outbox (ticket_id, event_id, kind, created_at) VALUES (?, ?, ?, ?)", [.int(ticket), .int(eventID), .text(notify), .int(now)])
                 }
                 outcome = DeliveryOutcome(action: .followUp, ticketNumber: ticket)
             case .bounce(let ticket, let event, let failed):
                 _ = try insertEvent(event, ticket: ticket, rawID: rawID, raw: raw, create: false, now: now)
-                try c.execute("UPDATE tickets SET updated_at = ? WHERE id = ?", [.int(now), .int(ticket)])
+                try c.executeDeferred("UPDATE tickets SET updated_at = ? WHERE id = ?", [.int(now), .int(ticket)])
                 for address in failed.prefix(1000) {
-                    try c.execute("""
+                    try c.executeDeferred("""
                         INSERT INTO bouncing_addresses (address, first_at, last_at, ticket_id, detail) VALUES (?, ?, ?, ?, ?)
                         ON CONFLICT (address) DO UPDATE SET last_at = excluded.last_at, count = bouncing_addresses.count + 1,
                             ticket_id = excluded.ticket_id, detail = excluded.detail
@@ -125,7 +138,7 @@ open class SQLStore: TicketStore, ConversationLookup {
             case .loop:
                 outcome = DeliveryOutcome(action: .loop, ticketNumber: nil)
             }
-            try c.execute("INSERT INTO deliveries (key, raw_message_id, ticket_id, action, delivered_at) VALUES (?, ?, ?, ?, ?)", [.text(key), .int(rawID), outcome.ticketNumber.map(SQLValue.int) ?? .null, .text(outcome.action.rawValue), .int(now)])
+            try c.executeDeferred("INSERT INTO deliveries (key, raw_message_id, ticket_id, action, delivered_at) VALUES (?, ?, ?, ?, ?)", [.text(key), .int(rawID), outcome.ticketNumber.map(SQLValue.int) ?? .null, .text(outcome.action.rawValue), .int(now)])
             return outcome
         }
     }
@@ -152,7 +165,7 @@ open class SQLStore: TicketStore, ConversationLookup {
                       .int(plan.automatic ? 1 : 0)])
         try insertAttachments(plan.attachments, ticket: ticketID, event: eventID, rawID: rawID, raw: raw)
         if plan.notify {
-            try c.execute("INSERT INTO outbox (ticket_id, event_id, kind, created_at) VALUES (?, ?, 'ticket_created', ?)", [.int(ticketID), .int(eventID), .int(now)])
+            try c.executeDeferred("INSERT INTO outbox (ticket_id, event_id, kind, created_at) VALUES (?, ?, 'ticket_created', ?)", [.int(ticketID), .int(eventID), .int(now)])
         }
         return ticketID
     }
@@ -168,7 +181,7 @@ open class SQLStore: TicketStore, ConversationLookup {
                       .text(e.subject), .text(e.body), .text(e.detail), .int(now), e.quotedAt.map { SQLValue.int(Int64($0)) } ?? .null,
                       .text(e.reasons.joined(separator: "\n")), .int(e.automatic ? 1 : 0)])
         try insertAttachments(e.attachments, ticket: ticket, event: eventID, rawID: rawID, raw: raw)
-        if e.flagged { try c.execute("UPDATE tickets SET flagged = 1 WHERE id = ?", [.int(ticket)]) }
+        if e.flagged { try c.executeDeferred("UPDATE tickets SET flagged = 1 WHERE id = ?", [.int(ticket)]) }
         return eventID
     }
 
@@ -183,7 +196,7 @@ open class SQLStore: TicketStore, ConversationLookup {
                 try c.insertRow(into: "blobs", columns: ["sha256", "size"], values: [.text(a.sha256), .int(Int64(a.size))],
                                 blobColumn: "data", blob: .stream(size: a.size, produce: a.data), returningID: false)
             }
-            try c.execute("""
+            try c.executeDeferred("""
                 INSERT INTO attachments (ticket_id, event_id, sha256, filename, content_type, size, inline, content_id,
                                          raw_message_id, body_start, body_end, encoding)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -238,7 +251,7 @@ open class SQLStore: TicketStore, ConversationLookup {
                 INSERT INTO users (name, role, emails, created_at, origin, display_name) VALUES (?, 'end_user', ?, ?, 'mail', ?)
                 ON CONFLICT DO NOTHING
                 """, [.text(candidate), .text(address), .int(now), display.map(SQLValue.text) ?? .null]) {
-                try db.execute("INSERT INTO user_addresses (address, user_id) VALUES (?, ?)", [.text(address), .int(id)])
+                try db.executeDeferred("INSERT INTO user_addresses (address, user_id) VALUES (?, ?)", [.text(address), .int(id)])
                 return id
             }
         }

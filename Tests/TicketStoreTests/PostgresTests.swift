@@ -122,6 +122,26 @@ func deliverOnce(_ store: SQLStore, key: String, raw: String, gate: Gate? = nil,
         #expect(try store.db.query("SELECT value FROM meta WHERE key LIKE 'n%' ORDER BY value").map { $0[0].int } == [1, 2])
     }
 
+    @Test func aDeferredWriteThatFailsFailsTheCommitAndLeavesNothing() throws {
+        let db = try postgresDatabase()
+        let store = try PostgresStore(url: db.url, options: .init(migrate: true))
+        let e = try #require(throws: StoreError.self) {
+            try store.db.transaction(.readCommitted) {
+                try store.db.executeDeferred("INSERT INTO meta (key, value) VALUES ('a', 1)", [])
+                try store.db.executeDeferred("INSERT INTO meta (key, value) VALUES ('b', NULL)", [])
+            }
+        }
+        #expect(e.sqlState == "23502")
+        #expect(e.description.contains("INSERT INTO meta (key, value) VALUES ('b'"))
+        #expect(try store.db.scalar("SELECT count(*) FROM meta WHERE key IN ('a', 'b')")?.int == 0)
+        // Sent with the next statement, whose result it precedes.
+        let seen = try store.db.transaction(.readCommitted) {
+            try store.db.executeDeferred("INSERT INTO meta (key, value) VALUES ('c', 3)", [])
+            return try store.db.scalar("SELECT value FROM meta WHERE key = 'c'")?.int
+        }
+        #expect(seen == 3)
+    }
+
     // MARK: Failures
 
     @Test func aServerClosingTheConnectionIsTransient() throws {
