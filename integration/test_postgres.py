@@ -514,12 +514,15 @@ def test_two_notifiers_on_two_hosts_never_send_a_mail_twice(pg, tmp_path):
             assert r.returncode == 0, r.stderr
         n = 300
         msgs = [message(subject='notify %d' % i, sender='user%d@customer.example.org' % i) for i in range(n)]
+        t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             assert list(pool.map(lambda m: deliver_until_done(server, uri, m), msgs)) == [0] * n
+        t1 = time.monotonic()
         queued = n  # the outbox expands into one confirmation per ticket, to its requester
         procs = [subprocess.Popen([NOTIFY, '--once', '--db', uri], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   env=server.env) for _ in range(2)]
         out = [(p.wait(timeout=300), p.stderr.read().decode()) for p in procs]
+        t2 = time.monotonic()
         assert all(rc in (0, 75) for rc, _ in out), out
         for _ in range(5):  # whatever is left (a 75), as the next run would
             if one(server, uri, "SELECT count(*) FROM notifications WHERE state = 'queued'") == '0':
@@ -531,6 +534,8 @@ def test_two_notifiers_on_two_hosts_never_send_a_mail_twice(pg, tmp_path):
         assert twice == 0, 'sent twice: %d' % twice
         assert len(got) == queued
         assert one(server, uri, "SELECT count(*) FROM notifications WHERE state = 'sent'") == str(queued)
+        record('postgres, two notifiers: %d mails, each sent once; delivering took %.1f s, the two notifiers %.1f s'
+               % (queued, t1 - t0, t2 - t1))
     finally:
         sink.stop()
 
