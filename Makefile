@@ -68,7 +68,8 @@ demo: build
 
 test: build
 	@scripts/install-deps.sh test
-	$(SWIFT) test --parallel
+	# One PostgreSQL server on loopback for the store's tests (WT_TEST_POSTGRES); see integration/pgserver.py.
+	python3 integration/pgserver.py -- $(SWIFT) test --parallel
 	@if [ -d $(SHARED)/corpus ]; then \
 	  python3 scripts/conformance-gate.py --bin .build/release/wt-deliver --shared $(SHARED); \
 	else echo "conformance: $(SHARED)/corpus not found, skipped"; fi
@@ -119,12 +120,15 @@ SUDO ?= $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: bench bench-deps
 
-# GMime 3 headers for bench/gmime-parse.c; installed only when missing.
+# GMime 3 headers for bench/gmime-parse.c, libpq and a PostgreSQL server for the postgres
+# section; installed only when missing.
 bench-deps:
 	@missing=""; \
 	pkg-config --exists gmime-3.0 2>/dev/null || missing="$$missing libgmime-3.0-dev pkg-config"; \
 	echo '#include <sqlite3.h>' | cc -E - >/dev/null 2>&1 || missing="$$missing libsqlite3-dev"; \
 	[ -x /usr/bin/time ] || missing="$$missing time"; \
+	[ -f /usr/include/postgresql/libpq-fe.h ] || missing="$$missing libpq-dev"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	[ -x /usr/sbin/dovecot ] || missing="$$missing dovecot-core"; \
 	[ -x /usr/lib/dovecot/pop3 ] || missing="$$missing dovecot-pop3d"; \

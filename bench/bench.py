@@ -830,6 +830,198 @@ def pop_throughput(ctx):
     print("Goal: wt-deliver --pop at or above fetchmail: %.2fx: %s" % (f / w, "met" if w <= f else "NOT met"))
 
 
+# ---- postgres -----------------------------------------------------------
+#
+# The PostgreSQL store, against a server on loopback that this section starts (Debian's
+# postgresql package, integration/pgserver.py: fsync and synchronous_commit on, password
+# authentication over TCP, the password in a PGPASSFILE). The floor is pg_floor.c: connect,
+# BEGIN, INSERT the raw message as bytea, COMMIT.
+
+PG_FLOOR = OUT / "pg_floor"
+PG_LOAD = 640
+PG_CONCURRENCY = 32
+
+
+def build_pg_floor():
+    src = BENCH / "pg_floor.c"
+    if stale(PG_FLOOR, src):
+        cmd = ["gcc", "-O2", "-o", PG_FLOOR, src, "-lpq", "-I/usr/include/postgresql"]
+        show(cmd)
+        if subprocess.run(cmd).returncode != 0:
+            die("cannot build %s (libpq development files missing? run `make bench-deps`)" % src.name, 2)
+
+
+def add_rules(admin, db, env):
+    """The delivery section's 50 rules, none matching, through wt-admin (either store)."""
+    for i in range(RULES):
+        subprocess.run([admin, "rules", "add", "bench rule %02d" % i, "--text", "no-such-phrase-%02d" % i,
+                        "--type", "General", "--priority", ("Low", "Medium", "High", "Urgent")[i % 4],
+                        "--order", str(i + 1), "--db", db], check=True, stdout=subprocess.DEVNULL, env=env)
+
+
+def deliver_with_retries(cmd, data, env):
+    """One delivery as the MTA's queue sees it: exit 75 is tried again. Returns the tries."""
+    for tries in range(1, 201):
+        p = subprocess.run(cmd, input=data, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        if p.returncode == 0:
+            return tries
+        if p.returncode != 75:
+            die("delivery failed (exit %d): %s\n%s" % (p.returncode, shlex.join(map(str, cmd)),
+                                                     p.stderr.decode(errors="replace").strip()))
+        time.sleep(random.uniform(0.01, 0.05))
+    die("delivery still exits 75 after 200 tries: %s" % shlex.join(map(str, cmd)))
+
+
+def concurrent_rate(cmd, messages, env):
+    """Messages per second with PG_CONCURRENCY deliveries at a time; (rate, retries)."""
+    import concurrent.futures
+    t0 = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(PG_CONCURRENCY) as pool:
+        tries = list(pool.map(lambda m: deliver_with_retries(cmd, m, env), messages))
+    return len(messages) / (time.perf_counter() - t0), sum(tries) - len(tries)
+
+
+def postgres(ctx):
+    sys.path.insert(0, str(ROOT / "integration"))
+    import pgserver
+    wt, admin = ctx["wt"], ctx.get("admin")
+    if not admin:
+        die("the postgres section needs wt-admin beside wt-deliver (or WT_ADMIN)", 2)
+    why = pgserver.missing_reason()
+    if why:
+        print("postgres: skipped, %s" % why)
+        return
+    build_pg_floor()
+    rounds = ctx["rounds"] or SMALL_ROUNDS
+    where = OUT / "postgres"
+    shutil.rmtree(where, ignore_errors=True)
+    where.mkdir(parents=True)
+    DELIVERY.mkdir(parents=True, exist_ok=True)
+    server = pgserver.Server()
+    try:
+        server.start()
+        env = dict(CHILD_ENV, PGPASSFILE=server.passfile)
+        ver = server.sql("SHOW server_version")[0][0]
+        print("PostgreSQL %s on 127.0.0.1:%d (fsync on, synchronous_commit on, scram-sha-256 over TCP)"
+              % (ver, server.port))
+        kinds = [("small", "small, plain", small_message),
+                 ("1mib", "1 MiB attachment", lambda n: attachment_message(n, 1 << 20))]
+        new_uri = lambda: server.uri(server.create_database())
+
+        def wt_pg_create():
+            uri = new_uri()
+            p = subprocess.run([admin, "init", "--db", uri], capture_output=True, text=True, env=env)
+            if p.returncode != 0:
+                return None, "wt-admin init --db postgresql://... failed (exit %d): %s" % (
+                    p.returncode, p.stderr.strip().splitlines()[-1:] or "")
+            add_rules(admin, uri, env)
+            return uri, None
+
+        def wt_sqlite_create(name):
+            db = where / name
+            subprocess.run([admin, "init", "--db", db], check=True, stdout=subprocess.DEVNULL)
+            add_rules(admin, db, env)
+            return db
+
+        def floor_create():
+            uri = new_uri()
+            subprocess.run([PG_FLOOR, "--init", uri], check=True, env=env)
+            return uri
+
+        wt_cmd = lambda db: [wt, "--db", db, "-f", SENDER, "--", RECIPIENT]
+        contenders = [("floor", "pg_floor (C, libpq)", lambda db: [PG_FLOOR, db]),
+                      ("wt", "wt-deliver, PostgreSQL", wt_cmd),
+                      ("sqlite", "wt-deliver, SQLite", wt_cmd)]
+        where_db = {}
+        for kind, _, make in kinds:
+            where_db["floor", kind] = floor_create()
+            uri, wt_missing = wt_pg_create()
+            where_db["wt", kind] = uri
+            where_db["sqlite", kind] = wt_sqlite_create("sqlite-%s.db" % kind)
+        if wt_missing:
+            print("wt-deliver: no PostgreSQL store in this build: %s" % wt_missing)
+            contenders = [c for c in contenders if c[0] != "wt"]
+        for key, _, cmd in contenders:  # one untimed delivery each: connections, caches, rule index
+            for kind, _, make in kinds:
+                run_fed(cmd(where_db[key, kind]), make(0), env=env)
+
+        print("One process per message, the message on a pipe to its stdin; %d rounds, the contenders" % rounds)
+        print("alternating (the order rotates every round); median wall time per delivery:")
+        for key, _, cmd in contenders:
+            show(cmd("postgresql://wt@127.0.0.1:PORT/DB" if key != "sqlite" else "DB"), " < message")
+        print("wt-deliver sees %d rules, none matching. CPU is the delivery process's (and its children's)"
+              % RULES)
+        print("only, not the server's. Rounds:", end="", flush=True)
+        times, cpu = {}, {}
+        load = os.getloadavg()[0]
+        for r in range(1, rounds + 1):
+            print(" %d" % r, end="", flush=True)
+            for kind, _, make in kinds:
+                data = make(r)
+                k = r % len(contenders)
+                for key, _, cmd in contenders[k:] + contenders[:k]:
+                    t, usage = run_fed(cmd(where_db[key, kind]), data, env=env)
+                    times.setdefault((key, kind), []).append(t)
+                    cpu.setdefault((key, kind), []).append(usage.ru_utime + usage.ru_stime)
+        print()
+        counts = {("floor", k): "SELECT count(*) FROM raw" for k, _, _ in kinds}
+        counts.update({("wt", k): "SELECT count(*) FROM tickets" for k, _, _ in kinds})
+        for key, _, _ in contenders:
+            for kind, _, _ in kinds:
+                db = where_db[key, kind]
+                n = sql_count(db, "SELECT count(*) FROM tickets") if key == "sqlite" else int(
+                    server.psql(db, counts[key, kind])[0][0])
+                if n != rounds + 1:
+                    die("%s: %d rows in %s, expected %d" % (key, n, db, rounds + 1))
+        print("Checked: every timed run stored its message (a row of raw, or a ticket).")
+        med = {key: statistics.median(v) * 1000 for key, v in times.items()}
+        cpu = {key: statistics.median(v) * 1000 for key, v in cpu.items()}
+        sizes = {kind: len(make(1)) for kind, _, make in kinds}
+        print()
+        head1, head2 = "%-26s" % "", "%-26s" % "contender"
+        for kind, title, _ in kinds:
+            head1 += " | %-33s" % ("%s, %s" % (title, human(sizes[kind])))
+            head2 += " | %8s %7s %8s %7s" % ("wall ms", "x floor", "CPU ms", "x floor")
+        print(head1)
+        print(head2)
+        for key, label, _ in contenders:
+            line = "%-26s" % label
+            for kind, _, _ in kinds:
+                line += " | %8.2f %7.2f %8.2f %7.2f" % (med[key, kind], med[key, kind] / med["floor", kind],
+                                                       cpu[key, kind], cpu[key, kind] / cpu["floor", kind])
+            print(line)
+        if max(load, os.getloadavg()[0]) > 0.7:
+            print("Warning: load average %.2f before the rounds, %.2f after: something else is running."
+                  % (load, os.getloadavg()[0]))
+
+        # Throughput: PG_LOAD fresh messages, PG_CONCURRENCY deliveries at a time, each store.
+        print()
+        print("%d small messages, %d deliveries at a time (a thread pool starting one process each;"
+              % (PG_LOAD, PG_CONCURRENCY))
+        print("exit 75 is retried as a queue would), into a fresh database each:")
+        rates = {}
+        targets = [("floor", "pg_floor (C, libpq)", [PG_FLOOR, floor_create()])]
+        if not wt_missing:
+            targets.append(("wt", "wt-deliver, PostgreSQL", wt_cmd(wt_pg_create()[0])))
+        targets.append(("sqlite", "wt-deliver, SQLite", wt_cmd(wt_sqlite_create("sqlite-load.db"))))
+        for key, label, cmd in targets:
+            msgs = [small_message(100_000 * (len(rates) + 1) + i) for i in range(PG_LOAD)]
+            rates[key] = concurrent_rate(cmd, msgs, env)
+        print("%-26s %12s %9s" % ("", "messages/s", "retries"))
+        for key, label, _ in targets:
+            print("%-26s %12.0f %9d" % (label, rates[key][0], rates[key][1]))
+
+        if not wt_missing:
+            r_s, r_b = med["wt", "small"] / med["floor", "small"], med["wt", "1mib"] / med["floor", "1mib"]
+            print()
+            print("Goal: a delivery within 1.3x the floor: small %.2fx, 1 MiB %.2fx: %s"
+                  % (r_s, r_b, "met" if max(r_s, r_b) <= 1.3 else "NOT met"))
+            print("PostgreSQL against SQLite, %d at a time: %.2fx the messages per second"
+                  % (PG_CONCURRENCY, rates["wt"][0] / rates["sqlite"][0]))
+    finally:
+        server.cleanup()
+
+
 SECTIONS = [
     ("parse throughput", parse_throughput),
     ("delivery time", delivery_time),
@@ -838,6 +1030,7 @@ SECTIONS = [
     ("follow-up", follow_up),
     ("notify", notify_throughput),
     ("pop fetch", pop_throughput),
+    ("postgres", postgres),
 ]
 
 

@@ -74,6 +74,30 @@ def db(tmp_path):
     return tmp_path / 'wt.db'
 
 
+@pytest.fixture(scope='session')
+def pg_server():
+    """One PostgreSQL server on loopback for the session (see pgserver.py), stopped at the end
+    whatever happened. The tests that use it skip when the server binaries are missing."""
+    import pgserver
+    why = pgserver.missing_reason()
+    if why:
+        pytest.skip(why)
+    server = pgserver.Server()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def pg(pg_server):
+    """A fresh database on the session's server: (server, URI)."""
+    if not pg_server.running:
+        pg_server.start()  # a test stopped it
+    return pg_server, pg_server.uri(pg_server.create_database())
+
+
 def pytest_configure(config):
     if not os.access(DELIVER, os.X_OK):
         raise pytest.UsageError('no wt-deliver at %s: run make build first (or set WT_BIN_DIR)' % DELIVER)

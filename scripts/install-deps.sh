@@ -28,6 +28,11 @@ fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 if [ -n "$need" ]; then
   echo "installing:$need"
+  # The postgresql package would create and start a cluster on port 5432: the tests run their own.
+  case "$need " in *" postgresql "*)
+    $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/wt-tests.conf >/dev/null ;;
+  esac
   # Postfix asks questions on install: a local-only mail system named wt.test.
   echo "postfix postfix/main_mailer_type select Local only" | $SUDO debconf-set-selections 2>/dev/null || true
   echo "postfix postfix/mailname string wt.test" | $SUDO debconf-set-selections 2>/dev/null || true
