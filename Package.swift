@@ -108,7 +108,7 @@ let package = Package(
         // POP3 fetch mode's pieces; the mode itself is tested against a real Dovecot in integration/.
         .testTarget(name: "FetchTests", dependencies: ["Fetch", "DeliverCLI", "MailTransport", "TicketStore"], swiftSettings: settings),
         // Runs the built executables, as the MTA and an administrator would.
-        .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-deliver-net", "wt-admin", "wt-notify", "PostgresTestSupport"],
+        .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-deliver-pg", "wt-deliver-net", "wt-admin", "wt-notify", "PostgresTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: settings),
     ]
 )
