@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .executable(name: "wt-deliver", targets: ["wt-deliver"]),
         .executable(name: "wt-deliver-net", targets: ["wt-deliver-net"]),
+        .executable(name: "wt-deliver-pg", targets: ["wt-deliver-pg"]),
         .executable(name: "wt-admin", targets: ["wt-admin"]),
         .executable(name: "wt-notify", targets: ["wt-notify"]),
         .library(name: "MailMessage", targets: ["MailMessage"]),
@@ -59,6 +60,12 @@ let package = Package(
             "DeliverCLI", "Delivery", "TicketStore", "MailTransport", "MailMessage", "CLIKit", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: settings),
         // wt-deliver with libcurl (and libpq): --pop, and databases named by URL.
+        // Stand-ins for GSSAPI and LDAP, which libpq.a needs and Debian has no static libraries of;
+        // only wt-deliver-pg links them (see stubs.c).
+        .target(name: "CPostgresStatic"),
+        // wt-deliver for a PostgreSQL database, built fully static with libpq.a (make build).
+        .executableTarget(name: "wt-deliver-pg", dependencies: ["DeliverCLI", "PostgresStore", "CPostgresStatic", "CLIKit"],
+                          swiftSettings: settings),
         .executableTarget(name: "wt-deliver-net", dependencies: ["DeliverCLI", "Fetch", "CLIKit", "PostgresStore"], swiftSettings: settings),
         // Pure: outgoing mail as bytes (headers safe from injection, MIME, encodings). No I/O.
         .target(name: "MailCompose", swiftSettings: settings),
@@ -101,7 +108,7 @@ let package = Package(
         // POP3 fetch mode's pieces; the mode itself is tested against a real Dovecot in integration/.
         .testTarget(name: "FetchTests", dependencies: ["Fetch", "DeliverCLI", "MailTransport", "TicketStore"], swiftSettings: settings),
         // Runs the built executables, as the MTA and an administrator would.
-        .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-deliver-net", "wt-admin", "wt-notify", "PostgresTestSupport"],
+        .testTarget(name: "EndToEndTests", dependencies: ["wt-deliver", "wt-deliver-pg", "wt-deliver-net", "wt-admin", "wt-notify", "PostgresTestSupport"],
                     exclude: ["Fixtures"], swiftSettings: settings),
     ]
 )

@@ -39,6 +39,13 @@ if [ -n "$need" ]; then
   $SUDO apt-get update -q >/dev/null
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $need >/dev/null
 fi
+# wt-deliver-pg links libpq statically, with libpq's own pgcommon and pgport, which Debian
+# ships in the server development package of libpq's major version.
+if ! ls /usr/lib/postgresql/*/lib/libpgcommon_shlib.a >/dev/null 2>&1; then
+  major=$(pg_config --version | sed -n 's/^PostgreSQL \([0-9][0-9]*\).*/\1/p')
+  echo "installing: postgresql-server-dev-$major"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "postgresql-server-dev-$major" >/dev/null
+fi
 if [ "$mode" = test ] && ! python3 -m pytest --version >/dev/null 2>&1; then
   echo "installing: pytest"
   python3 -m pip install -q pytest

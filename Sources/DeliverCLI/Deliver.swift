@@ -390,6 +390,32 @@ public func commandLineMain(_ run: (Deliver) -> Int32) -> Never {
     exit(status)
 }
 
+/// Replaces this process with the build `name` from this executable's folder (or `fallback`
+/// when `name` is not installed), with the same arguments; returns only on failure.
+public func execSibling(_ name: String, else fallback: String? = nil) -> Int32 {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+    var dir = "."
+    if n > 0 {
+        let path = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if let slash = path.lastIndex(of: "/") { dir = String(path[..<slash]) }
+    }
+    var tried: [String] = []
+    for candidate in [name] + (fallback.map { [$0] } ?? []) {
+        let sibling = dir + "/" + candidate
+        var argv: [UnsafeMutablePointer<CChar>?] = [strdup(sibling)]
+        for a in CommandLine.arguments.dropFirst() { argv.append(strdup(a)) }
+        argv.append(nil)
+        execv(sibling, argv)
+        let e = errno
+        for p in argv { free(p) }
+        tried.append("\(sibling) (\(String(cString: strerror(e))))")
+        if e != ENOENT { break }
+    }
+    writeErr("wt-deliver: cannot run \(tried.joined(separator: " or ")); not delivered, will be retried\n")
+    return Exit.tempFail
+}
+
 /// What only wt-deliver-net can do; the static wt-deliver leaves these unset and execs it.
 public enum Extensions {
     /// Opens a store named by a URL: (url, read-only, lock wait in milliseconds).

@@ -1,5 +1,5 @@
 // wt-deliver, the fully static build: stdin into SQLite, the path every message takes. What
-// needs libcurl or libpq (--pop, a postgresql:// database) is done by wt-deliver-net, which
+// needs libcurl or libpq (--pop, a postgresql:// database) is done by a sibling build, which
 // this execs with the same arguments.
 #if canImport(Glibc)
 import Glibc
@@ -7,23 +7,10 @@ import Glibc
 import CLIKit
 import DeliverCLI
 
-/// Replaces this process with wt-deliver-net from the same folder; returns only on failure.
-func execNetworkBuild() -> Int32 {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-    var dir = "."
-    if n > 0 {
-        let path = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if let slash = path.lastIndex(of: "/") { dir = String(path[..<slash]) }
-    }
-    let sibling = dir + "/wt-deliver-net"
-    var argv: [UnsafeMutablePointer<CChar>?] = [strdup(sibling)]
-    for a in CommandLine.arguments.dropFirst() { argv.append(strdup(a)) }
-    argv.append(nil)
-    execv(sibling, argv)
-    let reason = String(cString: strerror(errno))
-    writeErr("wt-deliver: cannot run \(sibling) (\(reason)): it does POP3 and PostgreSQL; not delivered, will be retried\n")
-    return Exit.tempFail
+// --pop needs libcurl: wt-deliver-net. A postgresql:// database: wt-deliver-pg (fully static
+// with libpq), else wt-deliver-net (the system's shared libpq).
+commandLineMain { command in
+    if command.pop { return execSibling("wt-deliver-net") }
+    if command.needsNetworkBuild { return execSibling("wt-deliver-pg", else: "wt-deliver-net") }
+    return command.runMapped()
 }
-
-commandLineMain { command in command.needsNetworkBuild ? execNetworkBuild() : command.runMapped() }

@@ -20,7 +20,7 @@ import Testing
         #expect(made.status == 0, "\(made.stderr)")
         #expect(made.text.contains("created (schema"))
         #expect(try Run.tool("wt-admin", ["init"], env: env).text.contains("up to date"))
-        // The static wt-deliver execs wt-deliver-net for a postgresql:// database.
+        // The static wt-deliver execs wt-deliver-pg (or wt-deliver-net) for a postgresql:// database.
         for _ in 0..<2 {
             let delivered = try Run.tool("wt-deliver", ["-f", "ann@example.org", "--", "help@example.org"], stdin: raw, env: env)
             #expect(delivered.status == 0, "\(delivered.stderr)")
