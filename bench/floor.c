@@ -17,32 +17,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "read_stdin.h"
 
 static int fail(sqlite3 *db, const char *what) {
     fprintf(stderr, "floor: %s: %s\n", what, db ? sqlite3_errmsg(db) : "out of memory");
     return 75;
 }
 
-static unsigned char *read_stdin(size_t *len) {
-    size_t cap = 256 * 1024, n = 0;
-    unsigned char *buf = malloc(cap);
-    if (!buf) return NULL;
-    for (;;) {
-        if (cap - n < 64 * 1024) {
-            cap *= 2;
-            unsigned char *p = realloc(buf, cap);
-            if (!p) { free(buf); return NULL; }
-            buf = p;
-        }
-        ssize_t r = read(0, buf + n, cap - n);
-        if (r > 0) { n += (size_t)r; continue; }
-        if (r == 0) break;
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
 
 int main(int argc, char **argv) {
     int init = argc == 3 && strcmp(argv[1], "--init") == 0;

@@ -3,18 +3,12 @@ import Logging
 import Testing
 @testable import Delivery
 import MailMessage
-import PostgresStore
 import PostgresTestSupport
 import Rules
 @testable import TicketStore
 
 /// The stores the tests run against.
-enum Backend: String, CaseIterable, Sendable { case sqlite, postgres }
 
-/// A database on the test server, or the test case cancelled with the reason there is none.
-func postgresDatabase() throws -> TestPostgres.Database {
-    do { return try TestPostgres.database() } catch let e as TestPostgres.Unavailable { try Test.cancel(Comment(rawValue: e.message)) }
-}
 
 /// A fresh database per test (a SQLite file, or a schema on the test PostgreSQL server), and
 /// deliveries the way wt-deliver makes them.
@@ -27,15 +21,7 @@ final class Desk {
     init(_ backend: Backend = .sqlite) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("wt-delivery-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        switch backend {
-        case .sqlite:
-            postgres = nil
-            store = try SQLiteStore(path: dir.appendingPathComponent("wt.db").path)
-        case .postgres:
-            let db = try postgresDatabase()
-            postgres = db
-            store = try PostgresStore(url: db.url, options: .init(migrate: true))
-        }
+        (store, postgres) = try freshStore(backend, sqlitePath: dir.appendingPathComponent("wt.db").path)
     }
 
     deinit { try? FileManager.default.removeItem(at: dir) }

@@ -11,12 +11,7 @@ import PostgresTestSupport
 @testable import TicketStore
 
 /// The stores the tests run against.
-enum Backend: String, CaseIterable, Sendable { case sqlite, postgres }
 
-/// A database on the test server, or the test case cancelled with the reason there is none.
-func postgresDatabase() throws -> TestPostgres.Database {
-    do { return try TestPostgres.database() } catch let e as TestPostgres.Unavailable { try Test.cancel(Comment(rawValue: e.message)) }
-}
 
 /// Keeps what it is given, as a mail server would, and fails on demand. The transports
 /// themselves are tested against real servers in their own suite.
@@ -46,15 +41,7 @@ final class NotifyDesk {
     init(_ backend: Backend = .sqlite) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("wt-notify-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        switch backend {
-        case .sqlite:
-            postgres = nil
-            store = try SQLiteStore(path: dir.appendingPathComponent("wt.db").path)
-        case .postgres:
-            let db = try postgresDatabase()
-            postgres = db
-            store = try PostgresStore(url: db.url, options: .init(migrate: true))
-        }
+        (store, postgres) = try freshStore(backend, sqlitePath: dir.appendingPathComponent("wt.db").path)
         try store.addUser(UserRecord(name: "Tom Tech", role: .technician, emails: ["tom@helpdesk.example.com"]))
         try store.updateTicketType(named: "General", to: TicketTypeRecord(name: "General", technician: "Tom Tech", notifyEmails: ["noc@helpdesk.example.com"]))
         _ = try store.setSetting("from_email", "helpdesk@helpdesk.example.com")

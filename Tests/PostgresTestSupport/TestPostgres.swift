@@ -6,7 +6,28 @@
 // variants are cancelled with the reason.
 import Foundation
 import PostgresStore
-import TicketStore
+import Testing
+public import TicketStore
+
+/// The stores the shared suites run against.
+public enum Backend: String, CaseIterable, Sendable { case sqlite, postgres }
+
+/// A database on the test server, or the test case cancelled with the reason there is none.
+public func postgresDatabase() throws -> TestPostgres.Database {
+    do { return try TestPostgres.database() } catch let e as TestPostgres.Unavailable { try Test.cancel(Comment(rawValue: e.message)) }
+}
+
+/// A fresh store of `backend`: a new SQLite file at `sqlitePath`, or a schema of its own on
+/// the test server (the database returned, which must be kept while the store is used).
+public func freshStore(_ backend: Backend, sqlitePath: String) throws -> (store: SQLStore, postgres: TestPostgres.Database?) {
+    switch backend {
+    case .sqlite:
+        return (try SQLiteStore(path: sqlitePath), nil)
+    case .postgres:
+        let db = try postgresDatabase()
+        return (try PostgresStore(url: db.url, options: .init(migrate: true)), db)
+    }
+}
 
 public enum TestPostgres {
     /// Why no server is available, or nil.

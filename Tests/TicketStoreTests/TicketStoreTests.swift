@@ -4,8 +4,6 @@ import PostgresTestSupport
 import Testing
 @testable import TicketStore
 
-/// The stores the shared tests run against.
-enum Backend: String, CaseIterable, Sendable { case sqlite, postgres }
 
 /// A fresh store of one kind: a SQLite file in a folder of its own, or a schema of its own
 /// on the test PostgreSQL server (a test case is cancelled, with the reason, without one).
@@ -16,16 +14,10 @@ final class TestStore {
 
     init(_ backend: Backend) throws {
         self.backend = backend
-        switch backend {
-        case .sqlite:
-            let t = try TempDB()
-            keep = t
-            store = try SQLiteStore(path: t.path)
-        case .postgres:
-            let db = try postgresDatabase()
-            keep = db
-            store = try PostgresStore(url: db.url, options: .init(migrate: true))
-        }
+        let t = backend == .sqlite ? try TempDB() : nil
+        let fresh = try freshStore(backend, sqlitePath: t?.path ?? "")
+        store = fresh.store
+        keep = (t as AnyObject?) ?? fresh.postgres!
     }
 
     /// Another connection to the same database.
@@ -40,10 +32,6 @@ final class TestStore {
     var url: String? { (keep as? TestPostgres.Database)?.url }
 }
 
-/// A database on the test server, or the test case cancelled with the reason there is none.
-func postgresDatabase() throws -> TestPostgres.Database {
-    do { return try TestPostgres.database() } catch let e as TestPostgres.Unavailable { try Test.cancel(Comment(rawValue: e.message)) }
-}
 
 /// A fresh database file per test.
 final class TempDB {
