@@ -1,6 +1,8 @@
 """Shared helpers for the integration tests: they run the built binaries against real
 SQLite files, real signals and real fault injection, as an MTA would."""
 import os
+import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -44,6 +46,49 @@ def deliver(db, data, *args, timeout=60, prefix=(), recipient='helpdesk@wt.test'
     start = time.monotonic()
     p = subprocess.run(cmd, input=data, capture_output=True, timeout=timeout, env=env)
     return Result(p.returncode, p.stdout, p.stderr.decode('utf-8', 'replace'), time.monotonic() - start)
+
+
+def deliver_killed_after(db, data, seconds, recipient='helpdesk@wt.test', env=None):
+    """Starts a delivery of `data`, sends it SIGKILL after `seconds`, and returns its exit
+    status (-SIGKILL when the signal came first)."""
+    p = subprocess.Popen([DELIVER, '--db', str(db), '--', recipient], stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        p.stdin.write(data)
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    time.sleep(seconds)
+    p.send_signal(signal.SIGKILL)
+    return p.wait()
+
+
+def bind_dev_log():
+    """/dev/log bound to a socket of the test's when no syslog daemon has it, else None."""
+    if os.path.exists('/dev/log'):
+        return None
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind('/dev/log')
+    return s
+
+
+def unbind_dev_log(s):
+    if s is not None:
+        s.close()
+        os.unlink('/dev/log')
+
+
+def log_lines(sock):
+    """What reached the socket so far, a datagram a line."""
+    if sock is None:
+        return []
+    out = []
+    sock.settimeout(0.5)
+    try:
+        while True:
+            out.append(sock.recv(65536).decode('utf-8', 'replace'))
+    except socket.timeout:
+        pass
+    return out
 
 
 def admin(*args):

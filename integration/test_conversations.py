@@ -8,7 +8,7 @@ import subprocess
 import time
 import uuid
 
-from conftest import ADMIN, DELIVER, admin, deliver, integrity, query
+from conftest import ADMIN, DELIVER, admin, deliver, deliver_killed_after, integrity, query
 from test_load import record
 
 HELPDESK = 'helpdesk@helpdesk.example.com'
@@ -117,15 +117,7 @@ def test_kill_sweep_over_new_messages_and_replies(db):
     span = (time.monotonic() - t0) / 3
     killed = 0
     for m in mix:
-        p = subprocess.Popen([DELIVER, '--db', str(db), '--', HELPDESK], stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        try:
-            p.stdin.write(m)
-            p.stdin.close()
-        except BrokenPipeError:
-            pass
-        time.sleep(rng.uniform(0, span * 1.2))
-        p.send_signal(signal.SIGKILL)
-        rc = p.wait()
+        rc = deliver_killed_after(db, m, rng.uniform(0, span * 1.2), recipient=HELPDESK)
         killed += rc == -signal.SIGKILL
         assert rc in (0, 75, -signal.SIGKILL)
     assert integrity(db) == 'ok'

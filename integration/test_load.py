@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import ADMIN, DELIVER, SHARED, deliver, integrity, message, query
+from conftest import ADMIN, DELIVER, SHARED, deliver, deliver_killed_after, integrity, message, query
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'out')
 
@@ -77,15 +77,7 @@ def test_kill_sweep_500_sigkills_then_redelivery(db):
     msgs = [message(subject='sweep %d' % i, attachment=os.urandom(rng.choice([0, 5000, 200000])) or None) for i in range(500)]
     killed = finished = 0
     for m in msgs:
-        p = subprocess.Popen([DELIVER, '--db', str(db), '--', 'helpdesk@wt.test'], stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        try:
-            p.stdin.write(m)
-            p.stdin.close()
-        except BrokenPipeError:
-            pass
-        time.sleep(rng.uniform(0, span * 1.2))
-        p.send_signal(signal.SIGKILL)
-        rc = p.wait()
+        rc = deliver_killed_after(db, m, rng.uniform(0, span * 1.2))
         if rc == -signal.SIGKILL:
             killed += 1
         else:

@@ -1,10 +1,8 @@
 """One syslog line (facility mail) per delivery, and nothing on stdout or stderr."""
-import os
-import socket
 
 import pytest
 
-from conftest import deliver, message
+from conftest import bind_dev_log, deliver, log_lines, message, unbind_dev_log
 
 LOG_MAIL = 2 << 3
 LOG_INFO, LOG_ERR = 6, 3
@@ -12,25 +10,14 @@ LOG_INFO, LOG_ERR = 6, 3
 
 @pytest.fixture
 def syslog():
-    if os.path.exists('/dev/log'):
+    s = bind_dev_log()
+    if s is None:
         pytest.skip('a syslog daemon owns /dev/log here')
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind('/dev/log')
-    s.settimeout(5)
     yield s
-    s.close()
-    os.unlink('/dev/log')
+    unbind_dev_log(s)
 
 
-def lines(sock):
-    out = []
-    sock.settimeout(0.5)
-    try:
-        while True:
-            out.append(sock.recv(65536).decode('utf-8', 'replace'))
-    except socket.timeout:
-        pass
-    return out
+lines = log_lines
 
 
 def test_one_mail_facility_line_per_delivery(db, syslog):

@@ -8,7 +8,6 @@ import random
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import uuid
 
 import pytest
 
-from conftest import ADMIN, DELIVER, deliver, message
+from conftest import ADMIN, DELIVER, bind_dev_log, deliver, deliver_killed_after, log_lines, message, unbind_dev_log
 from test_load import mid_of, record
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -105,27 +104,9 @@ def waiting_on_lock(server, db):
 @pytest.fixture
 def syslog():
     """/dev/log bound here when no syslog daemon has it (as test_logging does); None otherwise."""
-    if os.path.exists('/dev/log'):
-        yield None
-        return
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind('/dev/log')
+    s = bind_dev_log()
     yield s
-    s.close()
-    os.unlink('/dev/log')
-
-
-def log_lines(sock):
-    if sock is None:
-        return []
-    out = []
-    sock.settimeout(0.5)
-    try:
-        while True:
-            out.append(sock.recv(65536).decode('utf-8', 'replace'))
-    except socket.timeout:
-        pass
-    return out
+    unbind_dev_log(s)
 
 
 def argv_of_all_processes():
@@ -394,16 +375,7 @@ def test_kill_sweep_500_sigkills_then_redelivery(pg):
             for i in range(500)]
     killed = finished = 0
     for m in msgs:
-        p = subprocess.Popen([DELIVER, '--db', uri, '--', 'helpdesk@wt.test'], stdin=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, env=server.env)
-        try:
-            p.stdin.write(m)
-            p.stdin.close()
-        except BrokenPipeError:
-            pass
-        time.sleep(rng.uniform(0, span * 1.2))
-        p.send_signal(signal.SIGKILL)
-        rc = p.wait()
+        rc = deliver_killed_after(uri, m, rng.uniform(0, span * 1.2), env=server.env)
         if rc == -signal.SIGKILL:
             killed += 1
         else:
