@@ -79,13 +79,13 @@ public struct FetchCommand {
             }
             let r = pass(settings, store: store, ledger: ledger, logger: logger)
             passes += 1
-            let summary = !r.reached ? "pop \(settings.pop.endpointName): nothing fetched, the mailbox is as it was"
-                : "pop \(settings.pop.endpointName): \(r.onServer) messages on the server, \(r.delivered) delivered, "
+            let summary = !r.reached ? "pop \(settings.pop.endpoint): nothing fetched, the mailbox is as it was"
+                : "pop \(settings.pop.endpoint): \(r.onServer) messages on the server, \(r.delivered) delivered, "
                     + "\(r.duplicates) duplicates, \(r.failed) failed, \(r.left) left"
                     + (command.keep ? ", \(r.keptFromBefore) taken before" : "")
             if let e = r.error {
-                logger.error("\(e)", metadata: ["pop": "\(settings.pop.endpointName)"])
-                writeErr("wt-deliver: pop \(settings.pop.endpointName): \(e)\n")
+                logger.error("\(e)", metadata: ["pop": "\(settings.pop.endpoint)"])
+                writeErr("wt-deliver: pop \(settings.pop.endpoint): \(e)\n")
             }
             let quiet = command.interval != nil && r.error == nil && r.delivered + r.duplicates + r.failed == 0
             if !quiet {
@@ -143,7 +143,7 @@ public struct FetchCommand {
                                timeoutSeconds: command.popTimeout)
         pop.maxMessageBytes = 64 << 20
         let recipient = command.recipient ?? setting("pop_address") ?? (user.contains("@") ? user : nil)
-        return Settings(pop: pop, recipient: recipient, mailbox: "\(user)@\(pop.endpointName)")
+        return Settings(pop: pop, recipient: recipient, mailbox: "\(user)@\(pop.endpoint)")
     }
 
     func pass(_ s: Settings, store: any TicketStore, ledger: any POPLedger, logger: Logger) -> PassResult {
@@ -174,7 +174,7 @@ public struct FetchCommand {
         var failuresInARow = 0
         var sessionLost = false
         for (i, m) in list.enumerated() {
-            progress.update("pop \(s.pop.endpointName): \(i) of \(list.count) messages")
+            progress.update("pop \(s.pop.endpoint): \(i) of \(list.count) messages")
             if stopRequested != 0 {
                 r.error = "stopped by a signal"
                 r.left += list.count - i
@@ -266,10 +266,6 @@ public struct FetchCommand {
         try? ledger.forgetPOP(mailbox: s.mailbox, keeping: Set(list.map(\.uidl)))
         return r
     }
-}
-
-extension POP3Settings {
-    var endpointName: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// The Return-Path the final MTA wrote: the envelope sender, "" for a bounce; nil without one.

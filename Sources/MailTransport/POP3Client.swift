@@ -31,6 +31,9 @@ public struct POP3Settings: Sendable {
         self.maxMessageBytes = maxMessageBytes
     }
 
+    /// host:port, an IPv6 address in brackets.
+    public var endpoint: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
     /// "host", "host:port", "[v6]:port", "pop3s://host[:port]" or "pop3://host[:port]": the
     /// host, the port if given, and the security a URL's scheme implies (pop3:// is STARTTLS).
     public static func parseHost(_ text: String) -> (host: String, port: Int?, security: Security?)? {
@@ -102,9 +105,8 @@ public final class POP3Client {
         if let ca = settings.caFile, access(ca, R_OK) != 0 {
             throw TransportError(.temporary, "cannot read the CA file \(printable(ca, cap: 200)): \(errnoText())")
         }
-        let host = parsed.host.contains(":") ? "[\(parsed.host)]" : parsed.host
-        baseURL = "\(settings.security == .implicitTLS ? "pop3s" : "pop3")://\(host):\(settings.port)/"
-        endpoint = "\(host):\(settings.port)"
+        endpoint = settings.endpoint
+        baseURL = "\(settings.security == .implicitTLS ? "pop3s" : "pop3")://\(endpoint)/"
         guard curlReady else { throw TransportError(.temporary, "libcurl could not be initialised") }
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)

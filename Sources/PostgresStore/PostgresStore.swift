@@ -117,3 +117,11 @@ public final class PostgresStore: SQLStore {
         return orphans == 0 ? "ok" : "\(orphans) deliveries without their message"
     }
 }
+
+extension PostgresStore {
+    /// How wt-deliver opens a shared database: its schema is made by wt-admin init, never by a
+    /// delivery (the delivery role needs no DDL rights, and no host migrates on its own).
+    public static func forDelivery(url: String, readOnly: Bool) throws -> PostgresStore {
+        try PostgresStore(url: url, options: .init(readOnly: readOnly, applicationName: "wt-deliver"))
+    }
+}

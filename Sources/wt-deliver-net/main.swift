@@ -9,9 +9,6 @@ import Fetch
 import PostgresStore
 
 Extensions.fetch = { command in FetchCommand(command).run() }
-// A shared PostgreSQL store: its schema is made by wt-admin init, never here.
-Extensions.openURLStore = { url, readOnly, _ in
-    try PostgresStore(url: url, options: .init(readOnly: readOnly, applicationName: "wt-deliver"))
-}
+Extensions.openURLStore = { url, readOnly, _ in try PostgresStore.forDelivery(url: url, readOnly: readOnly) }
 
 commandLineMain { command in command.runMapped() }

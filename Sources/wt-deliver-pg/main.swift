@@ -11,9 +11,6 @@ import DeliverCLI
 import PostgresStore
 
 _ = wt_pq_static_build()
-// A shared PostgreSQL store: its schema is made by wt-admin init, never here.
-Extensions.openURLStore = { url, readOnly, _ in
-    try PostgresStore(url: url, options: .init(readOnly: readOnly, applicationName: "wt-deliver"))
-}
+Extensions.openURLStore = { url, readOnly, _ in try PostgresStore.forDelivery(url: url, readOnly: readOnly) }
 
 commandLineMain { command in command.pop ? execSibling("wt-deliver-net") : command.runMapped() }
